@@ -1,0 +1,98 @@
+"""The ``mgdata`` command line: inspect shards, check params, relabel, regenerate samples.
+
+Subcommands come from modules that expose ``register_cli(subparsers)``; they are
+imported only when the CLI starts, so ``mgdata --help`` lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Sequence
+
+from mgdata import __version__
+from mgdata.errors import MgdataError
+
+# Modules contributing subcommands (lazy: imported when the CLI is built).
+CLI_MODULES: tuple[str, ...] = ()
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from mgdata.store import inspect_artifact
+
+    report = inspect_artifact(args.path, verify=not args.no_verify)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print(f"{report['path']}: {report['shards']} shards, {report['samples']} samples, "
+              f"{report['hours']:.3f} h audio")
+        for split, n in report["splits"].items():
+            print(f"  split {split:<12} {n:>8} samples")
+        for label, n in report["labels"].items():
+            print(f"  label {label:<24} {n:>8}")
+        print("checksums: " + ("verified" if report["verified"] else "not checked"))
+    for err in report["errors"]:
+        print(f"ERROR {err['shard']}: {err['error']}", file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
+def _cmd_params_check(args: argparse.Namespace) -> int:
+    from mgdata.params import validate_params
+
+    sections = validate_params(args.params)
+    print(f"{args.params}: OK ({', '.join(sections)})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="mgdata",
+        description="Reproducible, sharded datasets for music ML (see README.md; stages run with `dvc repro`).",
+    )
+    parser.add_argument("--version", action="version", version=f"mgdata {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    shards = sub.add_parser("shards", help="inspect WebDataset shard artifacts")
+    shards_sub = shards.add_subparsers(dest="shards_command", metavar="SUBCOMMAND")
+    insp = shards_sub.add_parser(
+        "inspect",
+        help="count shards, samples, audio hours, samples per split and label; verify checksums",
+        description="Summarise every shard under PATH (a shard, an artifact or a folder of artifacts) and "
+        "verify each against its sidecar index. Exits 1 and names the shard if one is corrupt or truncated.",
+    )
+    insp.add_argument("path", help="a .tar shard or a directory (searched recursively)")
+    insp.add_argument("--json", action="store_true", help="print one JSON object (keys: shards, samples, "
+                      "seconds, splits, labels, ok, errors, ...)")
+    insp.add_argument("--no-verify", action="store_true", help="trust the indexes; skip reading the tars")
+    insp.set_defaults(func=_cmd_inspect)
+
+    params = sub.add_parser("params", help="validate params.yaml")
+    params_sub = params.add_subparsers(dest="params_command", metavar="SUBCOMMAND")
+    chk = params_sub.add_parser("check", help="validate every section of params.yaml; errors name the key path")
+    chk.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    chk.set_defaults(func=_cmd_params_check)
+
+    for name in CLI_MODULES:
+        importlib.import_module(name).register_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mgdata`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MgdataError as exc:
+        print(f"mgdata: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

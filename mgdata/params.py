@@ -1,0 +1,45 @@
+"""The params.yaml sections and their config classes (a lazy registry).
+
+Each stage loads only its own section (``load_section``); :func:`validate_params`
+checks the whole file, so an unknown section or key is caught by
+``mgdata params check`` and by the test-suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from mgdata.config import from_dict, read_params
+from mgdata.errors import ParamsError
+
+# section -> "module:ConfigClass"
+SECTIONS = {
+    "shards": "mgdata.config:ShardConfig",
+    "corpus": "mgdata.corpus.config:CorpusConfig",
+    "relabel": "mgdata.labels.config:RelabelConfig",
+    "stems": "mgdata.stems.config:StemsConfig",
+    "generate": "mgdata.generate.config:GenerateConfig",
+    "embed": "mgdata.embed.config:EmbedConfig",
+    "tokens": "mgdata.tokens.config:TokensConfig",
+}
+
+
+def section_class(name: str) -> type:
+    """The config class of section ``name`` (imported lazily)."""
+    if name not in SECTIONS:
+        raise ParamsError(name, f"unknown section (known: {', '.join(sorted(SECTIONS))})")
+    module, _, cls = SECTIONS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def validate_params(params_path: str | Path = "params.yaml") -> list[str]:
+    """Validate every section of params.yaml; returns the section names.
+
+    Raises:
+        ParamsError: naming the first bad key path.
+    """
+    data = read_params(params_path)
+    for name, section in data.items():
+        from_dict(section_class(name), section, name)
+    return list(data)

@@ -1,0 +1,61 @@
+"""Stage reports: counters, skipped inputs with reasons, and the metrics JSON DVC tracks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("mgdata")
+
+
+class StageReport:
+    """Counts what a stage did and every input it skipped, and why.
+
+    Nothing is dropped silently: :meth:`skip` logs the item and reason, counts it
+    per reason, and lists it in the written report.
+    """
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.counts: Counter[str] = Counter()
+        self.values: dict[str, Any] = {}
+        self.skipped: list[dict[str, str]] = []
+
+    def count(self, name: str, n: int | float = 1) -> None:
+        """Add ``n`` to counter ``name``."""
+        self.counts[name] += n
+
+    def set(self, name: str, value: Any) -> None:
+        """Record a value (a figure, a dict of per-class figures...)."""
+        self.values[name] = value
+
+    def skip(self, item: str, reason: str) -> None:
+        """Record that ``item`` (a file, score id or sample key) was skipped, and why."""
+        log.warning("%s: skipped %s: %s", self.stage, item, reason)
+        self.skipped.append({"item": str(item), "reason": str(reason)})
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        """Skips per reason (the reason's text up to the first colon)."""
+        return dict(Counter(s["reason"].split(":")[0] for s in self.skipped))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary."""
+        return {
+            "stage": self.stage,
+            **{k: v for k, v in self.counts.items()},
+            **self.values,
+            "skipped": len(self.skipped),
+            "skipped_by_reason": self.skipped_by_reason,
+            "skipped_items": self.skipped,
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write the report as sorted JSON (deterministic, for ``dvc metrics``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+        return path
