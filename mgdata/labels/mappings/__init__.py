@@ -1,0 +1,1 @@
+"""Tag -> quadrant mapping files (package data, selectable by name)."""
