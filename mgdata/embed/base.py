@@ -1,0 +1,216 @@
+"""The embedder interface, its registry, and windowing/aggregation shared by all embedders.
+
+An embedder turns mono float32 audio at its own ``sample_rate`` into frame-level
+features ``[n_frames, dim]``. :func:`embed_clip` cuts a clip into fixed windows
+(``window_s``, ``hop_s``), embeds all windows (batched when the embedder has
+``frames_batch``) and returns every frame with its time; :func:`aggregate`
+reduces that to one vector per clip (``mean``) or keeps the frames (``none``).
+The token builder reuses :func:`get_embedder` + :func:`embed_clip` for its encoder
+frames.
+
+Registry entries are ``"module:Class"`` strings imported on first use, so a
+``logmel`` run never imports torch/transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from mgdata.errors import InputError, ParamsError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mgdata.embed.config import EmbedConfig
+
+#: Embedder name -> ``"module:Class"``; the class has ``from_config(cfg: EmbedConfig)``.
+EMBEDDERS: dict[str, str] = {
+    "logmel": "mgdata.embed.logmel:LogMelEmbedder",
+    "hf": "mgdata.embed.hf:HFEmbedder",
+}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What every embedder provides.
+
+    Attributes:
+        sample_rate: The rate ``frames`` expects its input at (Hz).
+        dim: Feature dimension of a frame.
+        frame_rate: Frames per second of ``frames`` output when frames are evenly
+            spaced in time (wav2vec2-like encoders, raw log-mel); ``None`` when a call
+            yields one vector per input (log-mel statistics, pooled outputs) or
+            tokens that are not time frames (AST/CLAP patches).
+    """
+
+    sample_rate: int
+    dim: int
+    frame_rate: float | None
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """Frame-level features of mono float32 audio ``[n]``: float32 ``[n_frames, dim]``."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe ``{"id", "settings", "versions", "dim", "sample_rate", ...}`` (fingerprinted)."""
+
+
+def get_embedder(name: str, cfg: "EmbedConfig | Mapping[str, Any] | None" = None) -> Embedder:
+    """Build the embedder registered as ``name``.
+
+    Args:
+        name: A key of :data:`EMBEDDERS`.
+        cfg: The ``embed`` section (each embedder reads its own sub-section), or a
+            plain mapping of that embedder's own settings (the keys of
+            ``embed.logmel`` / ``embed.hf``, e.g. ``{"model": "...", "layers": [6]}``,
+            plus optional ``device``), as other stages pass them; ``None`` = defaults.
+
+    Raises:
+        ParamsError: Unknown name, or a bad key/value in a settings mapping.
+        DependencyError: The embedder's model or package is missing (``hf``).
+    """
+    from mgdata.config import from_dict
+    from mgdata.embed.config import EmbedConfig
+
+    if name not in EMBEDDERS:
+        raise ParamsError("embed.embedders", f"unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})")
+    if cfg is None:
+        cfg = EmbedConfig()
+    elif not isinstance(cfg, EmbedConfig):
+        settings = dict(cfg)
+        section: dict[str, Any] = {name: settings}
+        if "device" in settings:
+            section["device"] = settings.pop("device")
+        cfg = from_dict(EmbedConfig, section, "embedder_params")
+    module_name, _, class_name = EMBEDDERS[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls.from_config(cfg)
+
+
+class ShortClipError(InputError):
+    """A clip is shorter than one analysis window and ``short_clip`` is ``skip``."""
+
+
+@dataclass
+class ClipFrames:
+    """Frames of one clip.
+
+    Attributes:
+        frames: float32 ``[n_frames, dim]``, windows in time order.
+        times_s: Centre of each frame in seconds from the clip start, ``[n_frames]``.
+        window_index: Window each frame came from, ``[n_frames]``.
+        n_windows: Number of analysis windows.
+        padded: The clip was shorter than a window and was zero-padded.
+    """
+
+    frames: np.ndarray
+    times_s: np.ndarray
+    window_index: np.ndarray
+    n_windows: int
+    padded: bool = False
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Start offsets of fixed-length windows covering ``n_samples``.
+
+    Windows start every ``hop`` samples; when the last regular window stops short
+    of the end, one more window is aligned to the clip end so every sample is
+    covered and all windows have the same length (which keeps them batchable).
+    Returns ``[]`` when the clip is shorter than one window.
+    """
+    if window <= 0 or hop <= 0:
+        raise ValueError("window and hop must be positive")
+    if n_samples < window:
+        return []
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+def check_finite(audio: np.ndarray, key: str) -> None:
+    """Raise InputError naming ``key`` if ``audio`` has NaN or infinite samples."""
+    finite = np.isfinite(audio)
+    if not finite.all():
+        bad = int(audio.size - np.count_nonzero(finite))
+        raise InputError(key, f"audio contains {bad} NaN or infinite samples")
+
+
+def embed_clip(
+    embedder: Embedder,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    window_s: float,
+    hop_s: float,
+    short_clip: Literal["pad", "skip"] = "pad",
+    key: str = "<audio>",
+) -> ClipFrames:
+    """Window a clip and embed every window.
+
+    Args:
+        embedder: Any :class:`Embedder`.
+        audio: Mono float audio ``[n]`` at ``sample_rate``.
+        sample_rate: Rate of ``audio`` (resampled to ``embedder.sample_rate`` with soxr).
+        window_s: Window length in seconds.
+        hop_s: Hop in seconds.
+        short_clip: ``pad`` zero-pads a clip shorter than one window; ``skip`` raises
+            :class:`ShortClipError`.
+        key: Sample key or file named in errors.
+
+    Returns:
+        The clip's frames, their times and window indices.
+
+    Raises:
+        InputError: NaN/inf audio, empty audio, or not mono (names ``key``).
+        ShortClipError: Shorter than one window with ``short_clip="skip"``.
+    """
+    from mgdata.audio import resample
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise InputError(key, f"expected mono audio [n], got shape {audio.shape}")
+    if audio.size == 0:
+        raise InputError(key, "audio is empty")
+    check_finite(audio, key)
+    sr = embedder.sample_rate
+    x = resample(audio, sample_rate, sr) if sample_rate != sr else audio
+    window = max(1, int(round(window_s * sr)))
+    hop = max(1, int(round(hop_s * sr)))
+    padded = False
+    if x.size < window:
+        if short_clip == "skip":
+            raise ShortClipError(key, f"clip is {x.size / sr:.3f} s, shorter than one {window_s} s window")
+        x = np.pad(x, (0, window - x.size))
+        padded = True
+    starts = window_starts(x.size, window, hop)
+    windows = np.stack([x[s:s + window] for s in starts])
+    batch = getattr(embedder, "frames_batch", None)
+    per_window = batch(windows) if batch is not None else [embedder.frames(w) for w in windows]
+    frames, times, index = [], [], []
+    for w, (start, f) in enumerate(zip(starts, per_window)):
+        f = np.asarray(f, dtype=np.float32)
+        if f.ndim != 2 or f.shape[0] == 0:
+            raise InputError(key, f"embedder returned frames of shape {f.shape} for window {w}")
+        n = f.shape[0]
+        frames.append(f)
+        # Frames spread evenly over their window: centre times in clip seconds.
+        times.append((start + (np.arange(n) + 0.5) * window / n) / sr)
+        index.append(np.full(n, w, dtype=np.int32))
+    return ClipFrames(
+        frames=np.concatenate(frames).astype(np.float32, copy=False),
+        times_s=np.concatenate(times),
+        window_index=np.concatenate(index),
+        n_windows=len(starts),
+        padded=padded,
+    )
+
+
+def aggregate(frames: np.ndarray, how: Literal["mean", "none"]) -> np.ndarray:
+    """Reduce frames ``[n, dim]``: ``mean`` -> ``[dim]`` (mean over all frames), ``none`` -> unchanged."""
+    if how == "mean":
+        return frames.mean(axis=0, dtype=np.float64).astype(np.float32)
+    if how == "none":
+        return frames
+    raise ParamsError("embed.aggregation", f"expected 'mean' or 'none', got {how!r}")

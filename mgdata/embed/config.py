@@ -1,0 +1,265 @@
+"""Params section ``embed``: embedders, windowing, output dtype and deformation scenarios.
+
+The DVC ``embed`` stage is a matrix over ``embedders`` x ``artifacts`` x
+``scenario_names``; everything else here shapes what one matrix item computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from mgdata.config import check
+
+#: The built-in scenario that applies no deformation and covers every split.
+CLEAN = "clean"
+
+DEFORMATION_TYPES = ("none", "noise", "gain", "mp3", "pitch_shift", "clipping", "impulse_response")
+
+#: Bitrates the LAME encoder (through audiomentations' Mp3Compression) accepts.
+MP3_BITRATES_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320)
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Settings of the ``logmel`` embedder (librosa mel spectrogram, no weights).
+
+    Attributes:
+        sample_rate: Rate the audio is resampled to before the STFT (Hz).
+        n_fft: STFT size in samples.
+        hop_length: STFT hop in samples.
+        n_mels: Number of mel bands.
+        fmin_hz: Lowest mel band edge (Hz).
+        fmax_hz: Highest mel band edge (Hz); ``None`` = Nyquist.
+        stats: ``True``: one frame per window = mean and std per band (dim
+            ``2 * n_mels``); ``False``: the raw log-mel frames (dim ``n_mels``),
+            e.g. for token sequences.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 320
+    n_mels: int = 64
+    fmin_hz: float = 0.0
+    fmax_hz: Optional[float] = None
+    stats: bool = True
+
+    def __post_init__(self):
+        check(4000 <= self.sample_rate <= 192000, "sample_rate", "expected 4000..192000 Hz")
+        check(self.n_fft >= 16, "n_fft", "expected an STFT size >= 16 samples")
+        check(1 <= self.hop_length <= self.n_fft, "hop_length", "expected 1 <= hop_length <= n_fft")
+        check(1 <= self.n_mels <= self.n_fft // 2 + 1, "n_mels", "expected 1 <= n_mels <= n_fft / 2 + 1")
+        fmax = self.sample_rate / 2 if self.fmax_hz is None else self.fmax_hz
+        check(0.0 <= self.fmin_hz < fmax <= self.sample_rate / 2, "fmin_hz",
+              "expected 0 <= fmin_hz < fmax_hz <= sample_rate / 2")
+
+
+@dataclass(frozen=True)
+class HFConfig:
+    """Settings of the ``hf`` embedder (any transformers audio encoder).
+
+    Attributes:
+        model: Hub model id or local folder (``save_pretrained`` layout).
+        revision: Hub revision (branch, tag or commit); ``None`` = default.
+        layers: Hidden-state indices to average (0 = embedding output, -1 = last).
+        output: ``hidden``: frames from the hidden states; ``pooled``: one vector per
+            window (CLAP's projected audio embedding, else the pooler output).
+        trust_remote_code: Needed by models with custom code (MERT).
+        local_files_only: Never touch the network (weights must be in the HF cache or
+            a local folder); set ``false`` on a connected machine to download.
+        batch_size: Windows per forward pass.
+    """
+
+    model: str = "MIT/ast-finetuned-audioset-10-10-0.4593"
+    revision: Optional[str] = None
+    layers: list[int] = field(default_factory=lambda: [-1])
+    output: Literal["hidden", "pooled"] = "hidden"
+    trust_remote_code: bool = False
+    local_files_only: bool = True
+    batch_size: int = 8
+
+    def __post_init__(self):
+        check(bool(self.model.strip()), "model", "expected a model id or a local path")
+        check(len(self.layers) >= 1, "layers", "expected at least one hidden-state index")
+        check(len(set(self.layers)) == len(self.layers), "layers", "expected distinct indices")
+        check(self.batch_size >= 1, "batch_size", "expected an integer >= 1")
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """One deformation scenario (mir_ref style); only the fields of its ``type`` are used.
+
+    Attributes:
+        type: ``none``, ``noise``, ``gain``, ``mp3``, ``pitch_shift``, ``clipping`` or
+            ``impulse_response``.
+        snr_db: ``noise``: signal-to-noise ratio of added white Gaussian noise (dB).
+        gain_db: ``gain``: gain applied (dB; negative attenuates).
+        bitrate_kbps: ``mp3``: constant bitrate of the MP3 round trip.
+        semitones: ``pitch_shift``: shift (semitones, -24..24).
+        clip_percentile: ``clipping``: percent of samples clipped (0..100, integer).
+        clip_threshold: ``clipping``: absolute clipping level (0..1]; used instead of
+            ``clip_percentile`` when set.
+        ir_path: ``impulse_response``: an IR audio file; ``None`` = a synthetic
+            exponentially decaying noise IR (seeded).
+        rt60_s: ``impulse_response`` (synthetic): time for a 60 dB decay.
+        ir_duration_s: ``impulse_response`` (synthetic): IR length.
+    """
+
+    type: Literal["none", "noise", "gain", "mp3", "pitch_shift", "clipping", "impulse_response"] = "none"
+    snr_db: Optional[float] = None
+    gain_db: Optional[float] = None
+    bitrate_kbps: Optional[int] = None
+    semitones: Optional[float] = None
+    clip_percentile: Optional[int] = None
+    clip_threshold: Optional[float] = None
+    ir_path: Optional[str] = None
+    rt60_s: float = 0.6
+    ir_duration_s: float = 1.0
+
+    def __post_init__(self):
+        t = self.type
+        if t == "noise":
+            check(self.snr_db is not None, "snr_db", "required for a noise scenario")
+        elif t == "gain":
+            check(self.gain_db is not None, "gain_db", "required for a gain scenario")
+        elif t == "mp3":
+            check(self.bitrate_kbps in MP3_BITRATES_KBPS, "bitrate_kbps",
+                  f"expected one of {list(MP3_BITRATES_KBPS)}")
+        elif t == "pitch_shift":
+            check(self.semitones is not None and -24.0 <= self.semitones <= 24.0, "semitones",
+                  "expected a shift in -24..24 semitones")
+        elif t == "clipping":
+            check(self.clip_percentile is not None or self.clip_threshold is not None, "clip_percentile",
+                  "a clipping scenario needs clip_percentile (0..100) or clip_threshold (0..1]")
+            if self.clip_threshold is not None:
+                check(0.0 < self.clip_threshold <= 1.0, "clip_threshold", "expected 0 < clip_threshold <= 1")
+            else:
+                check(0 <= self.clip_percentile <= 100, "clip_percentile", "expected 0..100 percent")
+        elif t == "impulse_response":
+            check(self.rt60_s > 0.0, "rt60_s", "expected a positive decay time")
+            check(self.ir_duration_s > 0.0, "ir_duration_s", "expected a positive IR length")
+
+    def params(self) -> dict:
+        """The fields that matter for this scenario's type (recorded in each sample's json)."""
+        used = {
+            "none": (),
+            "noise": ("snr_db",),
+            "gain": ("gain_db",),
+            "mp3": ("bitrate_kbps",),
+            "pitch_shift": ("semitones",),
+            "clipping": ("clip_threshold",) if self.clip_threshold is not None else ("clip_percentile",),
+            "impulse_response": ("ir_path",) if self.ir_path else ("rt60_s", "ir_duration_s"),
+        }[self.type]
+        return {name: getattr(self, name) for name in used}
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """An input artifact of the ``embed`` stage: a name (used in output paths) and its directory."""
+
+    name: str = "corpus"
+    path: str = "data/corpus/mix"
+
+    def __post_init__(self):
+        check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum()
+              and self.name == self.name.lower(), "name", "expected a lowercase name of [a-z0-9_-]")
+        check(bool(self.path.strip()), "path", "expected an artifact directory")
+
+
+def _default_scenarios() -> dict[str, ScenarioConfig]:
+    return {
+        "noise_snr20": ScenarioConfig(type="noise", snr_db=20.0),
+        "noise_snr5": ScenarioConfig(type="noise", snr_db=5.0),
+        "gain_m6": ScenarioConfig(type="gain", gain_db=-6.0),
+        "mp3_32k": ScenarioConfig(type="mp3", bitrate_kbps=32),
+        "pitch_p2": ScenarioConfig(type="pitch_shift", semitones=2.0),
+        "clip_10pct": ScenarioConfig(type="clipping", clip_percentile=10),
+        "reverb_rt06": ScenarioConfig(type="impulse_response", rt60_s=0.6, ir_duration_s=1.0),
+    }
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Section ``embed``.
+
+    Attributes:
+        embedders: Registry names the DVC matrix runs (``logmel``, ``hf``).
+        artifacts: Input artifacts (samples with ``flac`` + ``json``) the matrix runs over.
+        scenario_names: Scenarios the matrix runs (``clean`` is built in).
+        scenarios: Named deformation scenarios.
+        eval_splits: Splits a deformation scenario is applied to (and produced for);
+            ``clean`` covers every split.
+        window_s: Analysis window (seconds).
+        hop_s: Hop between windows (seconds).
+        aggregation: ``mean``: one vector per clip (mean of all frames of all
+            windows); ``none``: every frame kept.
+        dtype: Stored embedding dtype.
+        short_clip: A clip shorter than one window is zero-padded (``pad``) or
+            skipped and counted (``skip``).
+        fail_on_error: Stop at the first bad sample instead of skipping and counting it.
+        seed: Seed of every random deformation (combined with the scenario and sample key).
+        device: ``auto`` = CUDA when available.
+        logmel: ``logmel`` settings.
+        hf: ``hf`` settings.
+    """
+
+    embedders: list[str] = field(default_factory=lambda: ["logmel"])
+    artifacts: list[ArtifactRef] = field(default_factory=lambda: [
+        ArtifactRef("corpus", "data/corpus/mix"), ArtifactRef("resynth", "data/generate/resynth")])
+    scenario_names: list[str] = field(default_factory=lambda: [CLEAN, "noise_snr20", "gain_m6"])
+    scenarios: dict[str, ScenarioConfig] = field(default_factory=_default_scenarios)
+    eval_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    window_s: float = 2.0
+    hop_s: float = 1.0
+    aggregation: Literal["mean", "none"] = "mean"
+    dtype: Literal["float16", "float32"] = "float32"
+    short_clip: Literal["pad", "skip"] = "pad"
+    fail_on_error: bool = False
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    logmel: LogMelConfig = field(default_factory=LogMelConfig)
+    hf: HFConfig = field(default_factory=HFConfig)
+
+    def __post_init__(self):
+        from mgdata.embed.base import EMBEDDERS  # local: base imports nothing heavy
+
+        for i, name in enumerate(self.embedders):
+            check(name in EMBEDDERS, f"embedders[{i}]", f"expected one of {sorted(EMBEDDERS)}, got {name!r}")
+        names = [a.name for a in self.artifacts]
+        check(len(set(names)) == len(names), "artifacts", "expected distinct artifact names")
+        check(CLEAN not in self.scenarios, f"scenarios.{CLEAN}", f"'{CLEAN}' is built in; do not redefine it")
+        for i, name in enumerate(self.scenario_names):
+            check(name == CLEAN or name in self.scenarios, f"scenario_names[{i}]",
+                  f"expected '{CLEAN}' or a key of embed.scenarios, got {name!r}")
+        check(len(self.eval_splits) >= 1, "eval_splits", "expected at least one split")
+        check(self.window_s > 0.0, "window_s", "expected a positive window length")
+        check(0.0 < self.hop_s, "hop_s", "expected a positive hop")
+        check(self.seed >= 0, "seed", "expected a non-negative seed")
+
+    def scenario(self, name: str) -> ScenarioConfig:
+        """The scenario called ``name`` (``clean`` = no deformation)."""
+        if name == CLEAN:
+            return ScenarioConfig(type="none")
+        from mgdata.errors import ParamsError
+
+        if name not in self.scenarios:
+            raise ParamsError("embed.scenarios", f"no scenario named {name!r} (known: "
+                              f"{', '.join([CLEAN, *sorted(self.scenarios)])})")
+        return self.scenarios[name]
+
+    def artifact(self, name: str) -> ArtifactRef:
+        """The input artifact called ``name``."""
+        for ref in self.artifacts:
+            if ref.name == name:
+                return ref
+        from mgdata.errors import ParamsError
+
+        raise ParamsError("embed.artifacts", f"no artifact named {name!r} (known: "
+                          f"{', '.join(a.name for a in self.artifacts)})")
+
+    def windowing(self) -> dict:
+        """The settings that shape every embedding, whatever the embedder."""
+        return {k: getattr(self, k) for k in ("window_s", "hop_s", "aggregation", "dtype", "short_clip")}
+
+
+__all__ = ["ArtifactRef", "CLEAN", "EmbedConfig", "HFConfig", "LogMelConfig", "MP3_BITRATES_KBPS", "ScenarioConfig"]
