@@ -1,0 +1,133 @@
+"""Params section ``generate``: the per-class budget policy and each generator's settings.
+
+``GenerateConfig`` holds the policy shared by all generators (budget fraction,
+sample length, seed, label column, shortage mode, retries) and nests one frozen
+section per generator (``resynth``, ``musicgen``); a generator is constructed
+from its own section only, so changing MusicGen settings does not rebuild the
+resynth artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mgdata.config import check
+
+
+@dataclass(frozen=True)
+class ResynthConfig:
+    """Section ``generate.resynth``: the offline harmonic-plus-noise resynthesiser."""
+
+    sample_rate: int = 16000
+    f0_method: Literal["yin", "pyin"] = "yin"
+    fmin_hz: float = 65.0
+    fmax_hz: float = 1000.0
+    frame_length: int = 2048
+    hop_length: int = 256
+    n_harmonics: int = 40
+    n_noise_bands: int = 64
+    f0_median_frames: int = 5
+    noise_gain: float = 1.0
+    harmonic_width_bins: int = 2
+    max_peak: float = 0.99
+
+    def __post_init__(self):
+        check(8000 <= self.sample_rate <= 96000, "sample_rate", "expected 8000..96000 Hz")
+        check(0 < self.fmin_hz < self.fmax_hz < self.sample_rate / 2, "fmin_hz",
+              "expected 0 < fmin_hz < fmax_hz < sample_rate / 2")
+        check(self.frame_length >= 256 and self.frame_length & (self.frame_length - 1) == 0,
+              "frame_length", "expected a power of two >= 256")
+        check(self.frame_length >= 2 * (self.sample_rate / self.fmin_hz + 2), "frame_length",
+              "expected more than two periods of fmin_hz (frame_length >= 2 * (sample_rate / fmin_hz + 2))")
+        check(1 <= self.hop_length <= self.frame_length // 2, "hop_length",
+              "expected 1 <= hop_length <= frame_length / 2")
+        check(1 <= self.n_harmonics <= 256, "n_harmonics", "expected 1..256")
+        check(1 <= self.n_noise_bands <= self.frame_length // 2, "n_noise_bands",
+              "expected 1..frame_length/2")
+        check(self.f0_median_frames >= 1 and self.f0_median_frames % 2 == 1, "f0_median_frames",
+              "expected an odd integer >= 1")
+        check(self.noise_gain >= 0, "noise_gain", "expected >= 0")
+        check(0 <= self.harmonic_width_bins <= 16, "harmonic_width_bins", "expected 0..16")
+        check(0 < self.max_peak <= 1.0, "max_peak", "expected 0 < max_peak <= 1")
+
+
+@dataclass(frozen=True)
+class MusicgenConfig:
+    """Section ``generate.musicgen``: MusicGen through Hugging Face transformers.
+
+    ``model`` is a Hub id (weights download from the Hub: needs network or a
+    local copy) or a local directory saved with ``save_pretrained``.
+    """
+
+    model: str = "facebook/musicgen-small"
+    revision: str | None = None
+    mode: Literal["text", "primed"] = "text"
+    prompt_template: str = "A {label} track. {description}"
+    descriptions_file: str | None = None
+    prime_seconds: float = 3.0
+    guidance_scale: float = 3.0
+    top_k: int = 250
+    top_p: float = 0.0
+    temperature: float = 1.0
+    batch_size: int = 4
+    device: str = "auto"
+    max_retries: int | None = None
+
+    def __post_init__(self):
+        check(bool(self.model), "model", "expected a Hub model id or a local path")
+        check("{label}" in self.prompt_template, "prompt_template", "expected a template containing {label}")
+        check(self.prime_seconds > 0, "prime_seconds", "expected > 0")
+        check(self.guidance_scale >= 0, "guidance_scale", "expected >= 0")
+        check(self.top_k >= 0, "top_k", "expected >= 0 (0 disables top-k)")
+        check(0.0 <= self.top_p <= 1.0, "top_p", "expected 0..1 (0 disables top-p)")
+        check(self.temperature > 0, "temperature", "expected > 0")
+        check(self.batch_size >= 1, "batch_size", "expected >= 1")
+        check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
+              or self.device == "mps", "device", "expected auto, cpu, cuda[:N] or mps")
+        check(self.max_retries is None or self.max_retries >= 0, "max_retries",
+              "expected null (use generate.max_retries) or an integer >= 0")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Section ``generate``: which generators run and the per-class budget policy.
+
+    Budget: ``fraction`` x total training-split duration of the labelled corpus
+    tracks, split equally across the classes that have training clips;
+    samples per class = floor(class budget / ``sample_s``).
+    """
+
+    generators: list[str] = field(default_factory=lambda: ["resynth"])
+    fraction: float = 0.05
+    sample_s: float = 4.0
+    seed: int = 0
+    label_column: str = "quadrant"
+    on_shortage: Literal["error", "reuse"] = "reuse"
+    max_retries: int = 3
+    silence_db: float = -60.0
+    resynth: ResynthConfig = field(default_factory=ResynthConfig)
+    musicgen: MusicgenConfig = field(default_factory=MusicgenConfig)
+
+    def __post_init__(self):
+        from mgdata.generate.base import GENERATORS
+
+        check(len(self.generators) >= 1, "generators", "expected at least one generator name")
+        for i, name in enumerate(self.generators):
+            check(name in GENERATORS, f"generators[{i}]", f"expected one of {sorted(GENERATORS)}, got {name!r}")
+        check(len(set(self.generators)) == len(self.generators), "generators", "expected unique names")
+        check(0.0 < self.fraction <= 1.0, "fraction", "expected 0 < fraction <= 1")
+        check(0.1 <= self.sample_s <= 600.0, "sample_s", "expected 0.1..600 seconds")
+        check(self.seed >= 0, "seed", "expected an integer >= 0")
+        check(bool(self.label_column), "label_column", "expected a column name")
+        check(self.max_retries >= 0, "max_retries", "expected an integer >= 0")
+        check(-120.0 <= self.silence_db < 0.0, "silence_db", "expected -120..0 dBFS")
+
+    def section(self, name: str):
+        """The generator's own config section (``resynth`` / ``musicgen``); ``None`` for other names."""
+        return getattr(self, name, None) if name in ("resynth", "musicgen") else None
+
+    def retries_for(self, name: str) -> int:
+        """Retries for NaN/silent output: the generator's override if set, else ``max_retries``."""
+        override = getattr(self.section(name), "max_retries", None)
+        return self.max_retries if override is None else override
