@@ -1,0 +1,238 @@
+"""Frame encoders for tokens: audio -> ``[n_frames, dim]`` frames at a known frame rate.
+
+Default: **CQT chroma** (12 pitch classes per frame, librosa ``chroma_cqt``).
+The stem pairs pair the parts of a chorale (soprano with bass, alto with tenor
+...); what relates them is harmony and voice leading, i.e. pitch-class content
+over time, which chroma captures and which is largely independent of the
+instrument each part was rendered with. Log-mel (``logmel``) captures timbre and
+loudness instead, and would mostly spell out which instrument plays; it is
+offered for comparison. The CQT's log-spaced bins resolve low notes (bass,
+tenor) that an STFT chroma smears, and frames quieter than ``silence_db`` are
+zeroed so that rests become one "silence" symbol instead of normalised noise.
+Tuning is fixed at A440 (``tuning=0``) rather than estimated per stem: the
+corpus is rendered at A440, and per-stem estimates (noisy on short or sparse
+stems) could shift the two stems of one pair differently.
+
+For real runs, ``encoder: embedder`` wraps any embedder of the
+:mod:`mgdata.embed` registry (e.g. the ``hf`` model encoder) with frames kept.
+
+Every encoder trims its frames to those centred inside the audio (frame ``i`` at
+``i / frame_rate`` s, ``i < ceil(n_samples / hop)``), so the condenser sees frames
+that cover exactly the audio's duration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import librosa
+import numpy as np
+
+from mgdata.audio import resample
+from mgdata.errors import DependencyError, InputError, ParamsError
+from mgdata.tokens.config import TokensConfig
+
+# librosa's chroma_cqt default lowest note (C1).
+_C1_HZ = 32.70319566257483
+
+
+class FrameEncoder(Protocol):
+    """What the token builder needs from an encoder."""
+
+    sample_rate: int
+    frame_rate: float
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """``[n_frames, dim]`` float32 frames of mono audio at ``sample_rate``."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe id and settings (recorded in every sample and the fingerprint)."""
+
+
+def _n_frames(n_samples: int, hop: int) -> int:
+    return max(1, math.ceil(n_samples / hop)) if n_samples > 0 else 0
+
+
+class ChromaEncoder:
+    """CQT chroma frames (12 dims, max-normalised per frame, silent frames zero)."""
+
+    def __init__(self, *, sample_rate: int = 16000, hop_length: int = 160, n_octaves: int = 7,
+                 silence_db: float = -60.0, gate_length: int = 2048):
+        self.sample_rate = int(sample_rate)
+        self.hop_length = int(hop_length)
+        self.n_octaves = int(n_octaves)
+        self.silence_db = float(silence_db)
+        self.gate_length = int(gate_length)
+        self.frame_rate = self.sample_rate / self.hop_length
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """Chroma frames ``[n_frames, 12]``."""
+        y = np.asarray(audio, dtype=np.float32)
+        n = _n_frames(len(y), self.hop_length)
+        if n == 0:
+            return np.zeros((0, 12), dtype=np.float32)
+        chroma = librosa.feature.chroma_cqt(
+            y=y, sr=self.sample_rate, hop_length=self.hop_length, fmin=_C1_HZ, n_octaves=self.n_octaves, tuning=0.0
+        )[:, :n]
+        rms = librosa.feature.rms(y=y, frame_length=self.gate_length, hop_length=self.hop_length)[0, :n]
+        level_db = 20.0 * np.log10(np.maximum(rms, 1e-12))
+        chroma[:, level_db < self.silence_db] = 0.0
+        return np.ascontiguousarray(chroma.T, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        """Id and settings."""
+        return {"id": "chroma_cqt", "library": f"librosa {librosa.__version__}", "sample_rate": self.sample_rate,
+                "hop_length": self.hop_length, "frame_rate": self.frame_rate, "n_octaves": self.n_octaves,
+                "fmin_hz": _C1_HZ, "tuning": 0.0, "silence_db": self.silence_db, "gate_length": self.gate_length,
+                "dim": 12}
+
+
+class LogMelEncoder:
+    """Log-mel frames (``n_mels`` dims, dB relative to full scale)."""
+
+    def __init__(self, *, sample_rate: int = 16000, hop_length: int = 160, n_fft: int = 2048, n_mels: int = 64):
+        self.sample_rate = int(sample_rate)
+        self.hop_length = int(hop_length)
+        self.n_fft = int(n_fft)
+        self.n_mels = int(n_mels)
+        self.frame_rate = self.sample_rate / self.hop_length
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """Log-mel frames ``[n_frames, n_mels]``."""
+        y = np.asarray(audio, dtype=np.float32)
+        n = _n_frames(len(y), self.hop_length)
+        if n == 0:
+            return np.zeros((0, self.n_mels), dtype=np.float32)
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels
+        )[:, :n]
+        # Fixed reference (ref=1.0) so levels are comparable across stems; floor at -100 dB.
+        logmel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+        return np.ascontiguousarray(np.maximum(logmel, -100.0).T, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        """Id and settings."""
+        return {"id": "logmel", "library": f"librosa {librosa.__version__}", "sample_rate": self.sample_rate,
+                "hop_length": self.hop_length, "frame_rate": self.frame_rate, "n_fft": self.n_fft,
+                "n_mels": self.n_mels, "dim": self.n_mels}
+
+
+class RegistryEncoder:
+    """Frames from an embedder of the :mod:`mgdata.embed` registry, run on the whole stem.
+
+    Args:
+        embedder: An :class:`mgdata.embed.base.Embedder` whose ``frame_rate`` is
+            set (evenly spaced time frames: wav2vec2/HuBERT/MERT through ``hf``,
+            ``logmel`` with ``stats: false``).
+
+    Raises:
+        ParamsError: (``tokens.embedder``) the embedder yields no time frames.
+    """
+
+    def __init__(self, embedder: Any):
+        rate = getattr(embedder, "frame_rate", None)
+        if not rate or rate <= 0:
+            raise ParamsError(
+                "tokens.embedder",
+                f"embedder {embedder.describe().get('id', type(embedder).__name__)!r} yields no evenly spaced time "
+                "frames (frame_rate is None), so its output cannot be condensed into segments: use a frame-level "
+                "encoder (hf wav2vec2/HuBERT/MERT, or logmel with stats: false in tokens.embedder_params)",
+            )
+        self.embedder = embedder
+        self.sample_rate = int(embedder.sample_rate)
+        self.frame_rate = float(rate)
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """The embedder's frames as float32."""
+        return np.asarray(self.embedder.frames(audio), dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        """The embedder's description plus the frame rate used."""
+        return {"id": "embedder", "embedder": self.embedder.describe(), "frame_rate": self.frame_rate}
+
+
+def make_encoder(cfg: TokensConfig) -> FrameEncoder:
+    """The frame encoder ``cfg.encoder`` names, configured from ``cfg``."""
+    if cfg.encoder == "chroma":
+        return ChromaEncoder(sample_rate=cfg.sample_rate, hop_length=cfg.hop_length, n_octaves=cfg.n_octaves,
+                             silence_db=cfg.silence_db, gate_length=cfg.n_fft)
+    if cfg.encoder == "logmel":
+        return LogMelEncoder(sample_rate=cfg.sample_rate, hop_length=cfg.hop_length, n_fft=cfg.n_fft,
+                             n_mels=cfg.n_mels)
+    try:
+        from mgdata.embed import get_embedder
+    except ImportError as exc:
+        raise DependencyError(f"tokens.encoder=embedder needs mgdata.embed ({exc})") from None
+    return RegistryEncoder(get_embedder(cfg.embedder, cfg.embedder_params))
+
+
+class FrameCache:
+    """Content-addressed cache of encoder frames, shared by the configurations of the grid.
+
+    Frames depend only on the audio and the encoder, not on ``segment_s`` or
+    ``k``; each ``tokens@...`` stage would otherwise re-run the encoder on every
+    stem. A file is keyed by sha256(encoder description + the stem's encoded
+    audio bytes), so a hit is by construction the frames a fresh run would
+    compute (stored as float32 ``.npy``, bit-exact): outputs stay deterministic
+    and the folder can be deleted at any time. Writes are atomic (temp + rename),
+    so parallel stages may share it.
+
+    Args:
+        root: Cache folder (e.g. ``.cache/mgdata/tokens-frames``).
+        encoder_desc: ``encoder.describe()``; a different encoder never hits.
+    """
+
+    def __init__(self, root: str | Path, encoder_desc: dict[str, Any]):
+        self.root = Path(root)
+        self._prefix = json.dumps(encoder_desc, sort_keys=True, default=str).encode()
+
+    def path(self, data: bytes) -> Path:
+        """Cache file of the stem whose audio bytes are ``data``."""
+        h = hashlib.sha256(self._prefix)
+        h.update(b"\0")
+        h.update(data)
+        digest = h.hexdigest()
+        return self.root / digest[:2] / f"{digest}.npy"
+
+    def get(self, data: bytes) -> np.ndarray | None:
+        """Cached frames, or ``None`` (missing or unreadable entries are misses)."""
+        path = self.path(data)
+        if not path.exists():
+            return None
+        try:
+            frames = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None
+        return frames if frames.ndim == 2 and frames.dtype == np.float32 else None
+
+    def put(self, data: bytes, frames: np.ndarray) -> None:
+        """Store ``frames`` for ``data`` (atomic)."""
+        path = self.path(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(frames, dtype=np.float32), allow_pickle=False)
+        os.replace(tmp, path)
+
+
+def encode_audio(encoder: FrameEncoder, audio: np.ndarray, sample_rate: int, *, where: str) -> np.ndarray:
+    """Resample mono audio to the encoder's rate and return its frames.
+
+    Raises:
+        InputError: The audio is empty or not finite (names ``where``).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise InputError(where, f"expected mono audio, got shape {audio.shape}")
+    if audio.size == 0:
+        raise InputError(where, "empty audio")
+    if not np.all(np.isfinite(audio)):
+        raise InputError(where, "audio contains NaN or inf")
+    if sample_rate != encoder.sample_rate:
+        audio = resample(audio, sample_rate, encoder.sample_rate)
+    return encoder.frames(audio)
