@@ -38,6 +38,7 @@ import numpy as np
 
 from mgdata.config import ShardConfig, to_dict
 from mgdata.errors import MgdataError, ShardError
+from mgdata.provenance import REQUIRED as PROVENANCE_REQUIRED
 from mgdata.provenance import Provenance
 
 FORMAT = "mgdata-shards/1"
@@ -567,9 +568,31 @@ def iter_samples(
 
 # --------------------------------------------------------------------------- inspecting
 
+SAMPLE_PROVENANCE = ("source", "licence", "seed")
+
+
+def _sample_provenance_problem(sample: dict[str, Any]) -> str:
+    """'' if the sample's json member carries provenance (source, licence, seed), else what lacks."""
+    raw = sample.get("json")
+    if raw is None:
+        return ""  # samples without a json member carry no metadata to check
+    try:
+        prov = decode_json(raw).get("provenance")
+    except (ValueError, AttributeError):
+        return "json member is not a JSON object"
+    if not isinstance(prov, dict):
+        return "json has no provenance"
+    lacking = [k for k in SAMPLE_PROVENANCE if prov.get(k) in (None, "")]
+    return f"json provenance lacks {', '.join(lacking)}" if lacking else ""
+
+
 
 def inspect_artifact(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     """Summarise all shards under ``path`` (recursively) and check them.
+
+    With ``verify``, each shard is read through and checked against its index,
+    and every sample's ``json`` must carry provenance (source, licence, seed);
+    every artifact's ``artifact.json`` must carry full provenance.
 
     Returns:
         ``{"shards", "samples", "seconds", "hours", "splits": {split: samples},
@@ -595,7 +618,10 @@ def inspect_artifact(path: str | Path, *, verify: bool = True) -> dict[str, Any]
         index = _load_index(shard)
         try:
             if verify:
-                n = sum(1 for _ in iter_shard(shard, verify=index is not None))
+                for sample in iter_shard(shard, verify=index is not None):
+                    missing = _sample_provenance_problem(sample)
+                    if missing:
+                        raise ShardError(str(shard), f"sample {sample['__key__']}: {missing}")
                 if index is None:
                     raise ShardError(str(shard), "no sidecar index (.tar.idx): shard may be incomplete")
             elif index is None:
@@ -615,8 +641,14 @@ def inspect_artifact(path: str | Path, *, verify: bool = True) -> dict[str, Any]
     if not shard_paths and not (root.is_dir() and any(root.rglob(ARTIFACT_JSON))):
         errors.append({"shard": str(root), "error": "no shards and no artifact.json found"})
     for art_dir in artifacts:
-        if not (Path(art_dir) / ARTIFACT_JSON).exists():
+        info_path = Path(art_dir) / ARTIFACT_JSON
+        if not info_path.exists():
             errors.append({"shard": art_dir, "error": f"no {ARTIFACT_JSON}: artifact incomplete"})
+            continue
+        prov = json.loads(info_path.read_text()).get("provenance") or {}
+        lacking = [k for k in (*PROVENANCE_REQUIRED, "seed") if prov.get(k) in (None, "")]
+        if lacking:
+            errors.append({"shard": str(info_path), "error": f"provenance lacks {', '.join(lacking)}"})
     return {
         "path": str(root),
         "shards": len(shard_paths),

@@ -38,7 +38,8 @@ def _samples(n, sr=8000):
         audio = tone(220.0 * (1 + i % 5), 0.25, sr)
         yield ("train" if i % 5 else "test"), Sample(
             f"s{i:04d}",
-            {"flac": encode_flac(audio, sr), "json": encode_json({"i": i}), "npy": encode_npy(np.arange(i))},
+            {"flac": encode_flac(audio, sr), "json": encode_json({"i": i, "provenance": PROV.sample_dict()}),
+             "npy": encode_npy(np.arange(i))},
             seconds=0.25,
             labels=(f"c{i % 3}",),
         )
@@ -90,7 +91,7 @@ def test_streaming_reader_round_trip(tmp_path):
     by_key = {s["__key__"]: s for s in got}
     x, sr = decode_audio(by_key["s0007"]["flac"])
     assert sr == 8000 and x.shape == (2000,)
-    assert decode_json(by_key["s0007"]["json"]) == {"i": 7}
+    assert decode_json(by_key["s0007"]["json"])["i"] == 7
     np.testing.assert_array_equal(decode_npy(by_key["s0007"]["npy"]), np.arange(7))
     assert {s["__split__"] for s in got} == {"train", "test"}
     assert len(list(iter_samples(tmp_path / "a", split="test"))) == 8
@@ -215,3 +216,14 @@ def test_flac_roundtrip_and_determinism():
     assert sr == 16000 and np.max(np.abs(x - y)) < 1e-4
     with pytest.raises(ValueError, match="non-finite"):
         encode_flac(np.array([np.nan], dtype=np.float32), 16000)
+
+
+def test_inspect_requires_provenance(tmp_path):
+    with ArtifactWriter(tmp_path / "a", fingerprint="f", provenance=PROV, shards=ShardConfig()) as w:
+        w.write("train", Sample("a", {"json": encode_json({"provenance": PROV.sample_dict()})}))
+        w.write("train", Sample("b", {"json": encode_json({"provenance": {"source": "x", "seed": 0}})}))
+    report = inspect_artifact(tmp_path / "a")
+    assert not report["ok"]
+    assert "sample b: json provenance lacks licence" in report["errors"][0]["error"]
+    with pytest.raises(MgdataError, match="licence"):
+        Provenance(builder="b", source="s", source_version="1", licence="", seed=0, params_hash="h")

@@ -13,6 +13,7 @@ the chorale corpus manifest and, optionally, MTG-Jamendo metadata.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import polars as pl
 import yaml
 
 from mgdata.errors import InputError, ParamsError
+from mgdata.provenance import Provenance
+from mgdata.store import fingerprint, sha256_file
 from mgdata.sources.jamendo import MOODTHEME, MOODTHEME_TAGS, TAG_SEPARATOR, JamendoTrack, read_split, split_tag
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -370,6 +373,38 @@ def read_manifest_tracks(manifest: str | Path, *, tag_column: str = "mood_tags")
     return df.to_dicts()
 
 
+JAMENDO_LICENCE = (
+    "MTG-Jamendo metadata: CC BY-NC-SA 4.0 (Bogdanov et al., ICML 2019 ML4MD); audio under per-track "
+    "Creative Commons licences"
+)
+
+
+def relabel_provenance(name: str, manifest: str | Path, cfg: "RelabelConfig", mapping: TagMapping) -> Provenance:
+    """Provenance of one relabelled table (written beside it as ``*.provenance.json``).
+
+    The corpus table inherits source version and licence from the corpus artifact
+    (``mix/artifact.json`` beside the manifest) when it exists; relabelling itself
+    draws no random numbers, so the seed is 0.
+    """
+    params_hash = fingerprint(cfg, mapping.name, {q: list(t) for q, t in sorted(mapping.quadrants.items())})
+    if name == "jamendo":
+        return Provenance(
+            builder="relabel", source=f"mtg-jamendo autotagging_{cfg.jamendo.subset} split-{cfg.jamendo.split_index}",
+            source_version=str(cfg.jamendo.metadata_dir), licence=JAMENDO_LICENCE, seed=0, params_hash=params_hash,
+            extra={"mapping": mapping.name},
+        )
+    upstream = Path(manifest).parent / "mix" / "artifact.json"
+    if upstream.exists():
+        up = json.loads(upstream.read_text())
+        version, licence = up["fingerprint"], up["provenance"]["licence"]
+    else:
+        version, licence = sha256_file(manifest), "as the corpus manifest's source"
+    return Provenance(
+        builder="relabel", source=f"corpus manifest {manifest}", source_version=version, licence=licence,
+        seed=0, params_hash=params_hash, extra={"mapping": mapping.name},
+    )
+
+
 def build_relabel(
     manifest: str | Path,
     out_dir: Optional[str | Path],
@@ -388,6 +423,8 @@ def build_relabel(
 
     Returns:
         ``{"corpus": result}`` plus ``"jamendo"`` when ``cfg.jamendo.metadata_dir`` is set.
+        Each written parquet gets a ``*.provenance.json`` sidecar (source, version,
+        licence, params hash).
     """
     mapping = load_mapping(cfg.mapping)
     sources: dict[str, Iterable[Any]] = {
@@ -406,6 +443,9 @@ def build_relabel(
         result = relabel_tracks(tracks, mapping=mapping, report=report)
         results[name] = result
         if out_dir is not None:
-            write_quadrants(result, Path(out_dir) / f"{name}_quadrants.parquet")
+            path = write_quadrants(result, Path(out_dir) / f"{name}_quadrants.parquet")
+            prov = relabel_provenance(name, manifest, cfg, mapping)
+            path.with_suffix(".provenance.json").write_text(
+                json.dumps(prov.to_dict(), indent=1, sort_keys=True) + "\n")
         log.info("relabel %s: %s", name, result.quadrant_counts())
     return results
