@@ -297,6 +297,6 @@ def test_render_track_gain_guard():
 def test_params_fragment_matches_defaults():
     import yaml
 
-    path = Path(__file__).resolve().parents[1] / "params.d" / "corpus.yaml"
+    path = Path(__file__).resolve().parents[1] / "params.yaml"
     cfg = from_dict(CorpusConfig, yaml.safe_load(path.read_text())["corpus"], "corpus")
     assert cfg == CorpusConfig()

@@ -105,7 +105,7 @@ def test_ordered_pairs_and_exclusion():
 
 
 def test_config_defaults_match_params_file_and_validate():
-    data = yaml.safe_load((REPO / "params.d" / "stems.yaml").read_text())["stems"]
+    data = yaml.safe_load((REPO / "params.yaml").read_text())["stems"]
     assert from_dict(StemsConfig, data, "stems") == StemsConfig()
     assert StemsConfig().hop_s == 10.0
     with pytest.raises(ParamsError, match="stems.overlap_s"):

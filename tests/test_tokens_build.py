@@ -1,6 +1,6 @@
 """End-to-end tests of the tokens builder and stages on a tiny synthetic stem-pairs artifact.
 
-The artifact is written with mgdata.store in the stem-pairs layout of CONTRACTS.md.
+The artifact is written with mgdata.store in the stem-pairs layout of README.md, "Artifact formats".
 Training tracks play only the pitch classes C, E, G; validation/test tracks play
 only F#, A#, C#, so in chroma space the held-out segments sit far from every
 training segment: a codebook that saw them would have centroids with mass there.

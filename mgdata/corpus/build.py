@@ -17,7 +17,7 @@ Two passes, both deterministic:
    the tracks whose samples are not in verified shards (``done_keys``). A track
    that renders silent is skipped and counted.
 
-Layout and fields: CONTRACTS.md, "corpus".
+Layout and fields: README.md, "Artifact formats".
 """
 
 from __future__ import annotations

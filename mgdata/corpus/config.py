@@ -1,6 +1,6 @@
 """Params section ``corpus``: which music21 scores to render, and how.
 
-See ``params.d/corpus.yaml`` for the documented defaults and the larger variant.
+See the ``corpus`` section of ``params.yaml`` for the documented defaults and the larger variant.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ QUADRANTS: tuple[str, ...] = (
     "activated_unpleasant",
     "deactivated_unpleasant",
 )
-#: Output columns, in order (see CONTRACTS.md, ``data/relabel/``).
+#: Output columns, in order (see README.md, "Artifact formats").
 COLUMNS: tuple[str, ...] = ("track_id", "quadrant", "split", "duration_s", "tag")
 SCHEMA = {"track_id": pl.String, "quadrant": pl.String, "split": pl.String, "duration_s": pl.Float64, "tag": pl.String}
 DEFAULT_MAPPING = "paper1"

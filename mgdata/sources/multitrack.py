@@ -4,7 +4,7 @@
 set of sample-aligned mono stems at one sample rate. Sources produce it:
 
 * :func:`iter_corpus_tracks` reads the ``data/corpus/stems`` artifact (one sample
-  per stem, stems of a track consecutive in the stream, see CONTRACTS.md) and
+  per stem, stems of a track consecutive in the stream, see README.md, "Artifact formats") and
   groups the stems back into tracks;
 * :func:`mgdata.sources.moisesdb.iter_moisesdb_tracks` reads a MoisesDB download.
 
@@ -299,7 +299,7 @@ def iter_corpus_tracks(
 ) -> Iterator[MultitrackTrack]:
     """Tracks of a corpus stems artifact (``data/corpus/stems``), grouped from its stem samples.
 
-    The stems of a track are consecutive in the stream (CONTRACTS.md), so tracks
+    The stems of a track are consecutive in the stream (README.md, "Artifact formats"), so tracks
     are built one at a time (memory: one track).
 
     Args:

@@ -11,7 +11,7 @@ For each track (in the order the source yields them, which is deterministic):
    stems whose RMS is below ``stems.silence_db`` (counted);
 4. emit every ordered pair (A, B) of the remaining stems as one sample
    ``{track_id}_w{window:04d}_{stemA}_{stemB}`` with members ``a.flac``,
-   ``b.flac`` and ``json`` (CONTRACTS.md "stems").
+   ``b.flac`` and ``json`` (README.md, "Artifact formats").
 
 Splits are by track: the source's split when ``stems.keep_source_split`` and the
 track has one (the corpus), else :func:`mgdata.splits.assign_splits` over all

@@ -5,7 +5,7 @@ every ``hop_s = window_s - overlap_s`` seconds (15 s windows with 5 s overlap ->
 starts at 0, 10, 20, ... s). Windows are computed once per track from its length
 and applied to every stem, so the stems of a window are sample-aligned.
 
-Edge rules (documented in README / params.d/stems.yaml):
+Edge rules (documented in README / params.yaml):
 
 * Only windows that fit entirely inside the track are "full" windows.
 * A track shorter than one window gives **zero** windows, whatever

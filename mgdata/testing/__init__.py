@@ -48,7 +48,7 @@ def make_corpus_artifact(
     seed: int = 0,
     shards: ShardConfig | None = None,
 ) -> Path:
-    """Write a small artifact in the exact chorale-corpus layout (see CONTRACTS.md).
+    """Write a small artifact in the exact chorale-corpus layout (see README.md, "Artifact formats").
 
     Each stem is a tone at a track- and stem-specific pitch with a slow amplitude
     envelope; the mix is their sum. Writes ``mix/``, ``stems/`` and ``manifest.parquet``.

@@ -17,7 +17,7 @@ ENCODERS = ("chroma", "logmel", "embedder")
 
 @dataclass(frozen=True)
 class TokensConfig:
-    """Settings of the token builder (see ``params.d/tokens.yaml`` for the why of each).
+    """Settings of the token builder (see the ``tokens`` section of ``params.yaml`` for the why of each).
 
     Attributes:
         segment_s: Grid of segment lengths in seconds (paper: 0.25, 0.35, 0.5).
