@@ -20,7 +20,7 @@ from mgdata.tokens.config import config_name
 STAT_FIELDS = ("usage", "entropy_bits", "entropy_norm", "top_share", "mean_run_length", "n_tokens",
                "n_sequences", "n_used")
 COUNT_FIELDS = ("pairs_written", "pairs_resumed", "pairs_skipped", "train_segments", "train_stems",
-                "stems_encoded", "codebook_distinct_centroids")
+                "codebook_distinct_centroids")
 
 
 def grid_names(segment_s: Iterable[Any], k: Iterable[Any]) -> list[str]:
