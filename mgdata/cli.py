@@ -16,7 +16,7 @@ from mgdata import __version__
 from mgdata.errors import MgdataError
 
 # Modules contributing subcommands (lazy: imported when the CLI is built).
-CLI_MODULES: tuple[str, ...] = ("mgdata.labels.cli", "mgdata.generate.cli", "mgdata.embed.cli")
+CLI_MODULES: tuple[str, ...] = ("mgdata.labels.cli", "mgdata.generate.cli", "mgdata.embed.cli", "mgdata.cards")
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
