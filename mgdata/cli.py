@@ -10,7 +10,7 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from mgdata import __version__
 from mgdata.errors import MgdataError
@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name in CLI_MODULES:
         importlib.import_module(name).register_cli(sub)
     return parser
+
+
+def run_stage(main_fn: Callable[[], int]) -> int:
+    """Run a stage's ``main``; an mgdata error prints one clear line and exits 2 (no traceback).
+
+    The message names the params key, file or sample at fault; anything else is a
+    bug and keeps its traceback.
+    """
+    try:
+        return int(main_fn() or 0)
+    except MgdataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Reads params sections ``corpus`` and ``shards``; writes ``data/corpus/mix/``,
 ``data/corpus/stems/`` (WebDataset shards) and ``data/corpus/manifest.parquet``,
 and ``metrics/corpus.json`` (tracks rendered, skips by reason, seconds per split,
-tag counts, timings). Rerunning after a crash keeps the verified shards and
+tag counts). Rerunning after a crash keeps the verified shards and
 renders only the missing tracks.
 """
 
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mgdata.cli import run_stage
 from mgdata.config import ShardConfig, load_section
 from mgdata.corpus.build import build_corpus
 from mgdata.corpus.config import CorpusConfig
@@ -46,4 +47,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage(main))

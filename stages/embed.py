@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mgdata.cli import run_stage
 from mgdata.config import ShardConfig, load_section
 from mgdata.embed.build import build_embeddings
 from mgdata.embed.config import CLEAN, EmbedConfig
@@ -58,4 +59,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage(main))

@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mgdata.cli import run_stage
 from mgdata.config import ShardConfig, load_section
 from mgdata.labels.config import RelabelConfig
 from mgdata.report import StageReport
@@ -72,4 +73,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage(main))

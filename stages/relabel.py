@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mgdata.cli import run_stage
 from mgdata.config import load_section
 from mgdata.labels.config import RelabelConfig
 from mgdata.labels.relabel import build_relabel
@@ -55,4 +56,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage(main))

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mgdata.cli import run_stage
 from mgdata.config import ShardConfig, load_section
 from mgdata.report import StageReport
 from mgdata.stems.build import build_stems_stage
@@ -48,4 +49,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage(main))

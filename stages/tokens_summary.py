@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mgdata.cli import run_stage
 from mgdata.config import load_section, read_params
 from mgdata.tokens.config import TokensConfig
 from mgdata.tokens.summary import grid_names, summarize, write_summary
@@ -40,4 +41,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage(main))
