@@ -15,7 +15,8 @@ class StageReport:
     """Counts what a stage did and every input it skipped, and why.
 
     Nothing is dropped silently: :meth:`skip` logs the item and reason, counts it
-    per reason, and lists it in the written report.
+    per reason, and lists it in the written report. The written report is a
+    function of the inputs and params only (run-state counters go to the log).
     """
 
     def __init__(self, stage: str):
@@ -23,10 +24,19 @@ class StageReport:
         self.counts: Counter[str] = Counter()
         self.values: dict[str, Any] = {}
         self.skipped: list[dict[str, str]] = []
+        self.run_counts: Counter[str] = Counter()
 
     def count(self, name: str, n: int | float = 1) -> None:
         """Add ``n`` to counter ``name``."""
         self.counts[name] += n
+
+    def run(self, name: str, n: int = 1) -> None:
+        """Count something that depends on this run, not on the data (resumed samples, cache hits).
+
+        Logged when the report is written but kept out of the metrics, so a
+        resumed or cached rerun writes the same metrics as a clean one.
+        """
+        self.run_counts[name] += n
 
     def set(self, name: str, value: Any) -> None:
         """Record a value (a figure, a dict of per-class figures...)."""
@@ -56,6 +66,8 @@ class StageReport:
     def write(self, path: str | Path) -> Path:
         """Write the report as sorted JSON (deterministic, for ``dvc metrics``)."""
         path = Path(path)
+        if self.run_counts:
+            log.info("%s: this run: %s", self.stage, dict(sorted(self.run_counts.items())))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
         return path

@@ -417,7 +417,7 @@ def build_corpus(
                 continue
             audio_s += rendered.duration_s
             if rendered.gain < 1.0:
-                report.count("tracks_gain_reduced")
+                report.run("tracks_gain_reduced")  # known only for tracks rendered in this run
             tracks.append(record)
             if audio is not None:
                 audio[record.track_id] = rendered
@@ -439,7 +439,7 @@ def build_corpus(
         result.manifest().write_parquet(tmp)
         os.replace(tmp, out_dir / "manifest.parquet")
     _metrics(report, tracks)
-    report.set("tracks_resumed", resumed)
+    report.run("tracks_resumed", resumed)
     # Timings go to the log, not the metrics: metrics must be deterministic (bench/ measures speed).
     log.info("corpus: plan %.1f s, render %.1f s (%.0fx real time), total %.1f s", t_plan, t_render,
              audio_s / t_render if t_render > 0 else 0.0, time.perf_counter() - t0)

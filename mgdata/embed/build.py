@@ -246,7 +246,8 @@ def build_embeddings(
                 report.count("not_evaluated")  # training audio is not deformed (see module doc)
                 continue
             if raw["__key__"] in done:
-                report.count("resumed")
+                report.run("resumed")
+                report.count("embedded")  # embedded by an earlier, interrupted run
                 continue
             made = embed_one(raw)
             if made is not None:

@@ -514,8 +514,8 @@ def build_generated(
     report.set("excluded_classes", dict(plan.excluded))
     report.set("total_samples", n_samples)
     report.set("total_seconds", seconds)
-    report.count("samples_generated", generated)
-    report.count("samples_resumed", resumed)
+    report.count("samples_generated", generated + resumed)  # in the artifact, however many runs it took
+    report.run("samples_resumed", resumed)
     report.count("retries", retries)
     report.count("samples_failed", len(failed))
     report.count("reused_clips", sum(c["reused"] for c in per_class.values()))

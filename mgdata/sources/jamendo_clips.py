@@ -307,7 +307,7 @@ def build_jamendo_clips(
         result.manifest().write_parquet(tmp, statistics=False)
         os.replace(tmp, out_dir / "manifest.parquet")
     _metrics(report, records, len(tracks))
-    report.set("tracks_resumed", resumed)
+    report.run("tracks_resumed", resumed)
     report.set("tracks_skipped", skipped)
     log.info("jamendo: %d clips written (%d resumed), %d skipped", len(records), resumed, skipped)
     return result

@@ -214,7 +214,7 @@ def build_stem_pairs(
         with ArtifactWriter(out_dir, fingerprint=fp, provenance=prov, shards=shards,
                             extra_info={"stems": _config_summary(cfg)}) as writer:
             if writer.done_keys:
-                report.set("resumed_samples", len(writer.done_keys))
+                report.run("resumed_samples", len(writer.done_keys))
             _run(bar, writer, split_map, cfg, prov, report, result)
         result.summary = writer.summary
     report.set("windows", result.windows)

@@ -407,11 +407,14 @@ def build_tokens(
     result = TokensResult(name=name, segment_s=segment_s, k=k, codebook=codebook, codebook_sha256=cb_sha,
                           encoder=enc_desc, fingerprint=fp, stats=stats, counts=counts, tokens=pair_tokens,
                           out_dir=out_dir)
-    # Cache hits depend on what ran before, not on the data: log them, keep them out of the metrics.
-    log.info("tokens %s: stems encoded %d, frames from cache %d", name, counts["stems_encoded"],
-             counts["stems_frames_cached"])
+    # Cache hits and resumed pairs depend on what ran before, not on the data: they go to the
+    # log (report.run); the metrics count pairs in the artifact, however many runs it took.
     for cname, n in counts.items():
-        if cname not in ("stems_encoded", "stems_frames_cached"):
+        if cname in ("stems_encoded", "stems_frames_cached", "pairs_resumed"):
+            report.run(cname, n)
+        elif cname == "pairs_written":
+            report.count(cname, n + counts["pairs_resumed"])
+        else:
             report.count(cname, n)
     summary = result.to_dict()
     for field_name in ("config", "segment_s", "k", "dim", "codebook_sha256", "encoder", "overall", "splits"):

@@ -19,7 +19,7 @@ from mgdata.tokens.config import config_name
 # Figures kept per configuration (and per split) in the summary.
 STAT_FIELDS = ("usage", "entropy_bits", "entropy_norm", "top_share", "mean_run_length", "n_tokens",
                "n_sequences", "n_used")
-COUNT_FIELDS = ("pairs_written", "pairs_resumed", "pairs_skipped", "train_segments", "train_stems",
+COUNT_FIELDS = ("pairs_written", "pairs_skipped", "train_segments", "train_stems",
                 "codebook_distinct_centroids")
 
 
