@@ -497,6 +497,45 @@ class _HashingReader:
             pass
 
 
+def _tar_members(reader, path: Path) -> Iterator[tuple[str, bytes]]:
+    """Sequential ``(name, data)`` of the regular files of a tar stream.
+
+    A small reader of its own instead of ``tarfile``'s stream mode, which reads
+    in 10 KB records with much per-call overhead: this one reads each header and
+    payload in one call (about 3x faster on page-cached shards). GNU long names
+    and pax ``path`` records are honoured; a bad header checksum or a short read
+    raises ShardError.
+    """
+    longname: str | None = None
+    while True:
+        header = reader.read(_BLOCK)
+        if len(header) < _BLOCK:
+            raise ShardError(str(path), "truncated tar (no end-of-archive marker)")
+        if header == b"\0" * _BLOCK:
+            return
+        try:
+            info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        except tarfile.HeaderError as exc:
+            raise ShardError(str(path), f"corrupt tar header ({exc})") from None
+        padded = _padded(info.size)
+        data = reader.read(padded)
+        if len(data) < padded:
+            raise ShardError(str(path), f"member {longname or info.name} is truncated")
+        data = data[: info.size]
+        if info.type == tarfile.GNUTYPE_LONGNAME:
+            longname = data.rstrip(b"\0").decode("utf-8", "surrogateescape")
+            continue
+        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+            for record in data.decode("utf-8", "surrogateescape").split("\n"):
+                _, _, kv = record.partition(" ")
+                if kv.startswith("path="):
+                    longname = kv[5:]
+            continue
+        name, longname = longname or info.name, None
+        if info.isfile():
+            yield name, data
+
+
 def iter_shard(path: str | Path, *, verify: bool = False) -> Iterator[dict[str, Any]]:
     """Stream the samples of one shard (constant memory).
 
@@ -519,26 +558,17 @@ def iter_shard(path: str | Path, *, verify: bool = False) -> Iterator[dict[str, 
     if verify and index is None:
         raise ShardError(str(path), "no sidecar index to verify against (.tar.idx missing or unreadable)")
     n = 0
-    with open(path, "rb") as fh:
-        reader = _HashingReader(fh)
+    with open(path, "rb", buffering=1 << 20) as fh:
+        reader = _HashingReader(fh) if verify else fh
         current: dict[str, Any] | None = None
-        try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for info in tar:
-                    if not info.isfile():
-                        continue
-                    key, _, member = info.name.partition(".")
-                    data = tar.extractfile(info).read()
-                    if len(data) != info.size:
-                        raise ShardError(str(path), f"member {info.name} is truncated")
-                    if current is None or current["__key__"] != key:
-                        if current is not None:
-                            n += 1
-                            yield current
-                        current = {"__key__": key, "__split__": split, "__shard__": str(path)}
-                    current[member] = data
-        except tarfile.TarError as exc:
-            raise ShardError(str(path), f"corrupt or truncated tar ({exc})") from None
+        for name, data in _tar_members(reader, path):
+            key, _, member = name.partition(".")
+            if current is None or current["__key__"] != key:
+                if current is not None:
+                    n += 1
+                    yield current
+                current = {"__key__": key, "__split__": split, "__shard__": str(path)}
+            current[member] = data
         if current is not None:
             n += 1
             if not verify:

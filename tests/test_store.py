@@ -227,3 +227,13 @@ def test_inspect_requires_provenance(tmp_path):
     assert "sample b: json provenance lacks licence" in report["errors"][0]["error"]
     with pytest.raises(MgdataError, match="licence"):
         Provenance(builder="b", source="s", source_version="1", licence="", seed=0, params_hash="h")
+
+
+def test_long_keys_round_trip(tmp_path):
+    key = "k" + "x" * 150  # longer than a ustar name: written as a GNU long-name record
+    with ArtifactWriter(tmp_path / "a", fingerprint="f", provenance=PROV, shards=ShardConfig()) as w:
+        w.write("train", Sample(key, {"json": encode_json({"provenance": PROV.sample_dict()})}))
+    got = list(iter_samples(tmp_path / "a", verify=True))
+    assert [s["__key__"] for s in got] == [key]
+    with tarfile.open(tmp_path / "a" / "train-000000.tar") as tar:  # and the stdlib agrees
+        assert tar.getnames() == [f"{key}.json"]
