@@ -53,14 +53,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own error names the deeper key
+            return _convert(options[0], value, path)
+        for arg in options:
             try:
                 return _convert(arg, value, path)
-            except ParamsError as exc:
-                errors.append(exc.message)
+            except ParamsError:
+                continue
         raise ParamsError(path, f"expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
     if origin is Literal:
         if value not in args:
