@@ -29,7 +29,6 @@ does not mention it. See :data:`SOUNDFONT_LICENCE`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from mgdata.errors import DependencyError, ParamsError
+from mgdata.store import sha256_file
 
 DEFAULT_SOUNDFONT = "TimGM6mb.sf2"
 INSTALL_HINT = (
@@ -85,11 +85,8 @@ def resolve_soundfont(soundfont: str | Path | None) -> Path:
 
 @lru_cache(maxsize=8)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    # mtime and size are part of the cache key only, so an edited file is hashed again
+    return sha256_file(path)
 
 
 def soundfont_sha256(path: str | Path) -> str:

@@ -14,7 +14,6 @@ Offline by default (``local_files_only``): a model that is not on disk raises
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +22,7 @@ import numpy as np
 from mgdata.config import to_dict
 from mgdata.embed.config import EmbedConfig, HFConfig
 from mgdata.errors import DependencyError, ParamsError
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DependencyError("embed.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return device
-
-
-def _local_model_hash(path: Path) -> str:
-    """sha256 over the names and contents of a local model folder (so edits rebuild outputs)."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-    return h.hexdigest()
+from mgdata.models import hash_model_dir, resolve_device
 
 
 def _missing_model_error(model: str, exc: Exception) -> DependencyError:
@@ -74,7 +52,7 @@ class HFEmbedder:
         from transformers import AutoFeatureExtractor, AutoModel
 
         self.cfg = cfg
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, "embed.device")
         local = Path(cfg.model).expanduser()
         self._local = local.is_dir()
         kwargs = dict(trust_remote_code=cfg.trust_remote_code, local_files_only=cfg.local_files_only,
@@ -103,7 +81,7 @@ class HFEmbedder:
         self._torch = torch
         self._versions = {"transformers": transformers.__version__, "torch": torch.__version__}
         if self._local:
-            self.revision = "sha256:" + _local_model_hash(local)
+            self.revision = "sha256:" + hash_model_dir(local)
         else:
             self.revision = getattr(model.config, "_commit_hash", None) or (cfg.revision or "unknown")
         self.frame_rate = self._frame_rate()

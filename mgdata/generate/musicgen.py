@@ -48,6 +48,7 @@ import yaml
 from mgdata.errors import DependencyError, InputError, ParamsError
 from mgdata.generate.base import GenRequest
 from mgdata.generate.config import MusicgenConfig
+from mgdata.models import hash_model_dir, resolve_device  # noqa: F401 (re-exported)
 
 _SECTION = "generate.musicgen"
 PACKAGE_DESCRIPTIONS = "package:mgdata/generate/descriptions.yaml"
@@ -94,46 +95,10 @@ def load_descriptions(path: str | None) -> tuple[dict[str, list[str]], str]:
     return out, hashlib.sha256(data).hexdigest()
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other values are checked.
-
-    Raises:
-        ParamsError: A CUDA/MPS device was requested but is not available.
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParamsError(f"{_SECTION}.device", f"{device!r} requested but torch sees no CUDA device; use auto or cpu")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ParamsError(f"{_SECTION}.device", "'mps' requested but it is not available; use auto or cpu")
-    return device
-
-
 def _looks_like_path(model: str) -> bool:
     """True for strings that can only be a filesystem path, not a Hub ``org/name`` id."""
     return (model.startswith(("/", "./", "../", "~", "\\")) or model.count("/") > 1
             or (os.sep != "/" and os.sep in model) or model in (".", ".."))
-
-
-def hash_model_dir(path: str | Path) -> str:
-    """sha256 over the relative names and contents of every file in a model folder.
-
-    Covers config, generation config, weights, tokenizer and processor files, so any
-    change to what is loaded changes the hash. Hidden files/folders are ignored.
-    """
-    root = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        h.update(str(f.stat().st_size).encode("ascii") + b"\0")
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def load_musicgen(model: str, revision: str | None = None, device: str = "cpu") -> tuple[Any, Any]:
@@ -266,7 +231,7 @@ class MusicgenGenerator:
             raise ParamsError(f"{_SECTION}.prompt_template",
                               f"only {{label}} and {{description}} placeholders are allowed ({exc!r})") from None
         self.descriptions, self._descriptions_sha256 = load_descriptions(cfg.descriptions_file)
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, f"{_SECTION}.device")
         self.processor, self.model = load_musicgen(cfg.model, cfg.revision, self.device)
         # Sampling happens in our logits processor (see module docstring): transformers must
         # only take the argmax. Clearing the checkpoint's sampling defaults here (rather than
