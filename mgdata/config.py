@@ -132,10 +132,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T
         raise ParamsError(path or cls.__name__, f"expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
+        from mgdata.registry import closest
+
         raise ParamsError(
-            _join(path, str(unknown[0])), f"unknown key (known keys: {', '.join(sorted(fields))})"
+            _join(path, str(unknown[0])),
+            f"unknown key{closest(str(unknown[0]), list(fields))} (known keys: {', '.join(sorted(fields))})",
         )
     kwargs = {}
     for name in fields:
@@ -167,8 +170,16 @@ def read_params(params_path: str | Path = "params.yaml") -> dict[str, Any]:
     params_path = Path(params_path)
     if not params_path.exists():
         raise ParamsError(str(params_path), "params file not found")
-    with open(params_path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    try:
+        with open(params_path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{params_path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(params_path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(where, f"YAML syntax error: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(str(params_path), f"cannot read: {exc}") from None
     if not isinstance(data, dict):
         raise ParamsError(str(params_path), "expected a mapping of sections at the top level")
     return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from mgdata.config import from_dict, read_params
 from mgdata.errors import ParamsError
@@ -22,24 +23,35 @@ SECTIONS = {
     "generate": "mgdata.generate.config:GenerateConfig",
     "embed": "mgdata.embed.config:EmbedConfig",
     "tokens": "mgdata.tokens.config:TokensConfig",
+    "executor": "mgdata.exec:ExecConfig",
+    "pipeline": "mgdata.pipeline.config:PipelineConfig",
 }
 
 
 def section_class(name: str) -> type:
     """The config class of section ``name`` (imported lazily)."""
     if name not in SECTIONS:
-        raise ParamsError(name, f"unknown section (known: {', '.join(sorted(SECTIONS))})")
+        from mgdata.registry import closest
+
+        raise ParamsError(name, f"unknown section{closest(name, list(SECTIONS))} (known: {', '.join(sorted(SECTIONS))})")
     module, _, cls = SECTIONS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
 
 
-def validate_params(params_path: str | Path = "params.yaml") -> list[str]:
-    """Validate every section of params.yaml; returns the section names.
+def validate_params(params_path: str | Path = "params.yaml", *, return_data: bool = False) -> Any:
+    """Validate every section of params.yaml.
+
+    Args:
+        params_path: The params file.
+        return_data: Return the parsed mapping instead of the section names.
+
+    Returns:
+        The section names (or the mapping).
 
     Raises:
-        ParamsError: naming the first bad key path.
+        ParamsError: naming the first bad key path (or the file and line of a YAML syntax error).
     """
     data = read_params(params_path)
     for name, section in data.items():
         from_dict(section_class(name), section, name)
-    return list(data)
+    return data if return_data else list(data)

@@ -1,4 +1,12 @@
-"""Stage reports: counters, skipped inputs with reasons, and the metrics JSON DVC tracks."""
+"""Stage reports: counters, skipped inputs with reasons, the metrics JSON DVC tracks and the report JSON beside it.
+
+Two files per stage run, both a function of the inputs and params only:
+
+* ``metrics/<stage>.json``: flat numbers only (counts, seconds, rates, scores), so
+  ``dvc metrics show``/``diff`` stays a table of a few columns per stage;
+* ``stage_reports/<stage>.json``: everything, including per-split/per-label
+  breakdowns, strings and every skipped input with its reason.
+"""
 
 from __future__ import annotations
 
@@ -63,11 +71,35 @@ class StageReport:
             "skipped_items": self.skipped,
         }
 
-    def write(self, path: str | Path) -> Path:
-        """Write the report as sorted JSON (deterministic, for ``dvc metrics``)."""
+    def metrics(self) -> dict[str, int | float]:
+        """The headline numbers: counters and scalar numeric values, plus the skip count.
+
+        Nested breakdowns, strings and lists stay in :meth:`to_dict` (the report file).
+        """
+        out: dict[str, int | float] = {}
+        for k, v in {**self.counts, **self.values}.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            out[k] = v
+        out["skipped"] = len(self.skipped)
+        return out
+
+    def write(self, path: str | Path, report_path: str | Path | None = None) -> Path:
+        """Write the metrics (numbers only) to ``path`` and, if given, the full report to ``report_path``.
+
+        Both are sorted JSON, deterministic for the same inputs and params.
+        """
         path = Path(path)
         if self.run_counts:
             log.info("%s: this run: %s", self.stage, dict(sorted(self.run_counts.items())))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+        _write_json(path, self.metrics())
+        if report_path is not None:
+            _write_json(Path(report_path), self.to_dict())
         return path
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,169 @@
+"""The stage registry: one :class:`StageSpec` per DVC stage.
+
+It drives the stage scripts (``stages/<name>.py`` is ``stage_main(name)``), the
+pipeline contract tests (dvc.yaml deps must hold each stage's code, params deps
+must name sections it reads) and the README's pipeline table
+(``mgdata stages table``).
+"""
+
+from __future__ import annotations
+
+from mgdata.errors import MgdataError
+from mgdata.pipeline.spec import Arg, StageSpec
+
+# Shared code every shard-writing stage runs: a change here reruns them (dvc.yaml deps).
+CORE = (
+    "mgdata/store",
+    "mgdata/audio.py",
+    "mgdata/config.py",
+    "mgdata/provenance.py",
+    "mgdata/report.py",
+    "mgdata/exec.py",
+    "mgdata/pipeline/main.py",
+)
+
+
+def _tokens_name(args, raw) -> str:
+    # The encoder is part of the name so two encoders never overwrite each other.
+    encoder = (raw.get("tokens") or {}).get("encoder", "chroma")
+    return f"{encoder}-s{args.segment_s}-k{args.k}"
+
+
+def _embed_name(args, raw) -> str:
+    return f"{args.embedder}-{args.artifact}-{args.scenario}"
+
+
+STAGES: dict[str, StageSpec] = {
+    s.name: s
+    for s in (
+        StageSpec(
+            name="corpus",
+            summary="render the chorale corpus from music21's bundled scores (stems + mix)",
+            sections=("corpus", "shards"),
+            run="mgdata.corpus.stage:run",
+            args=(Arg("--out-dir", "data/corpus", "output folder (mix/, stems/, manifest.parquet)", path=True),),
+            metrics="metrics/corpus.json",
+            code=(*CORE, "mgdata/corpus", "mgdata/splits.py", "mgdata/labels"),
+            library="`mgdata.corpus`",
+            outputs="`data/corpus/{mix,stems}/` shards, `manifest.parquet`",
+        ),
+        StageSpec(
+            name="relabel",
+            summary="map mood/theme tags to the four arousal/valence quadrants",
+            sections=("relabel",),
+            run="mgdata.labels.stage:run",
+            args=(
+                Arg("--manifest", "data/corpus/manifest.parquet", "corpus manifest parquet", path=True),
+                Arg("--out-dir", "data/relabel", "where the parquet files go", path=True),
+                Arg("--plots", "plots/relabel", "folder of the hours-per-class plot", path=True),
+            ),
+            metrics="metrics/relabel.json",
+            code=("mgdata/labels", "mgdata/sources/jamendo.py", "mgdata/config.py", "mgdata/report.py",
+                  "mgdata/provenance.py", "mgdata/pipeline/main.py"),
+            library="`mgdata.labels`, `mgdata.sources.jamendo`",
+            outputs="`data/relabel/*.parquet`, `plots/relabel/`",
+            allow_empty=True,
+        ),
+        StageSpec(
+            name="stems",
+            summary="cut every stem of every track into windows, stored once, plus the (A, B) pair index",
+            sections=("stems", "shards"),
+            run="mgdata.stems.stage:run",
+            args=(
+                Arg("--corpus-stems", "data/corpus/stems", "corpus stems artifact (stems.source: corpus)", path=True),
+                Arg("--manifest", "data/corpus/manifest.parquet", "corpus manifest (labels per track)", path=True),
+                Arg("--out-dir", "data/stems", "output artifact folder", path=True),
+            ),
+            metrics="metrics/stems.json",
+            code=(*CORE, "mgdata/stems", "mgdata/sources/multitrack.py", "mgdata/sources/moisesdb.py"),
+            library="`mgdata.stems`, `mgdata.sources`",
+            outputs="`data/stems/` stem-window shards + `pairs.parquet`",
+        ),
+        StageSpec(
+            name="generate",
+            summary="generate labelled audio within a per-class budget (resynth offline, MusicGen with weights)",
+            sections=("generate", "shards"),
+            run="mgdata.generate.stage:run",
+            args=(
+                Arg("--generator", None, "generator to run (resynth | musicgen)", required=True),
+                Arg("--corpus", "data/corpus/mix", "corpus mix artifact; 'none' in text mode (labels table only)"),
+                Arg("--labels", "data/relabel/corpus_quadrants.parquet", "labels parquet (track_id + label column)",
+                    path=True),
+                Arg("--out-dir", None, "artifact folder (default: data/generate/<generator>)", path=True),
+            ),
+            metrics="metrics/generate/{generator}.json",
+            code=(*CORE, "mgdata/generate", "mgdata/models.py"),
+            library="`mgdata.generate`",
+            outputs="`data/generate/<generator>/` shards",
+            name_fn=lambda a, raw: a.generator,
+        ),
+        StageSpec(
+            name="embed",
+            summary="embed an audio artifact (clean or deformed) with a registry embedder",
+            sections=("embed", "shards"),
+            run="mgdata.embed.stage:run",
+            args=(
+                Arg("--embedder", None, "registry name (logmel | musicfeat | hf)", required=True),
+                Arg("--artifact", None, "input artifact name from embed.artifacts (corpus, resynth...)", required=True),
+                Arg("--artifact-dir", None, "input artifact folder (default: its path in embed.artifacts)", path=True),
+                Arg("--scenario", "clean", "deformation scenario: a key of embed.scenarios"),
+                Arg("--out-root", "data/embed", "the artifact goes to OUT_ROOT/<embedder>/<artifact>/<scenario>",
+                    path=True),
+            ),
+            metrics="metrics/embed/{name}.json",
+            code=(*CORE, "mgdata/embed", "mgdata/models.py"),
+            library="`mgdata.embed`",
+            outputs="`data/embed/<embedder>/<artifact>/<scenario>/` shards + per-split matrices",
+            name_fn=_embed_name,
+        ),
+        StageSpec(
+            name="tokens",
+            summary="token sequences per stem-window: encoder frames -> segment mean -> k-means codebook",
+            sections=("tokens", "shards"),
+            run="mgdata.tokens.stage:run",
+            args=(
+                Arg("--segment-s", None, "segment length in seconds (one token per segment), e.g. 0.5",
+                    required=True),
+                Arg("--k", None, "alphabet size (k-means centroids), e.g. 16", required=True),
+                Arg("--stems", "data/stems", "stem-window artifact to tokenise", path=True),
+                Arg("--out-root", "data/tokens", "the artifact goes to OUT_ROOT/<encoder>-s<segment_s>-k<k>",
+                    path=True),
+            ),
+            metrics="metrics/tokens/{name}.json",
+            code=(*CORE, "mgdata/tokens"),
+            library="`mgdata.tokens`",
+            outputs="`data/tokens/<encoder>-s<seg>-k<K>/` shards + codebook + pair index",
+            name_fn=_tokens_name,
+        ),
+        StageSpec(
+            name="tokens_summary",
+            summary="one table of the token statistics of every configuration of the grid",
+            sections=("tokens",),
+            run="mgdata.tokens.stage:run_summary",
+            args=(Arg("--metrics-dir", "metrics/tokens", "folder of per-configuration metrics", path=True),),
+            metrics="metrics/tokens.json",
+            code=("mgdata/tokens/summary.py", "mgdata/pipeline/main.py"),
+            library="`mgdata.tokens`",
+            outputs="`metrics/tokens.json`",
+        ),
+    )
+}
+
+
+def get_stage(name: str) -> StageSpec:
+    """The spec of stage ``name``.
+
+    Raises:
+        MgdataError: Unknown stage (names the known ones).
+    """
+    if name not in STAGES:
+        raise MgdataError(f"unknown stage {name!r} (known: {', '.join(STAGES)})")
+    return STAGES[name]
+
+
+def readme_table() -> str:
+    """The README's pipeline table, rendered from the registry."""
+    rows = ["| stage (dvc.yaml) | script | library | output |", "|---|---|---|---|"]
+    for s in STAGES.values():
+        rows.append(f"| `{s.name}` | `{s.script}` | {s.library} | {s.outputs} |")
+    return "\n".join(rows)

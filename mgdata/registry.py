@@ -1,0 +1,73 @@
+"""One lazy registry mechanism for every pluggable family (generators, embedders, frame encoders, probes...).
+
+A registry maps a name to ``"module:attribute"``; the module is imported only
+when the name is looked up, so listing names (``--help``, params validation)
+never imports torch or transformers. An unknown name raises a
+:class:`~mgdata.errors.ParamsError` naming the params key, the known names and
+the closest match.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Iterator
+
+from mgdata.errors import ParamsError
+
+
+def closest(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest known name, or ``""`` when nothing is close."""
+    match = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class Registry:
+    """Name -> lazily imported implementation.
+
+    Args:
+        kind: What the entries are (``"embedder"``), for error messages.
+        key: The params key that names an entry (``"embed.embedders"``), for error messages.
+        entries: Initial ``name -> "module:attribute"`` entries.
+    """
+
+    def __init__(self, kind: str, key: str, entries: dict[str, str] | None = None):
+        self.kind = kind
+        self.key = key
+        self._entries: dict[str, str] = {}
+        for name, target in (entries or {}).items():
+            self.register(name, target)
+
+    def register(self, name: str, target: str) -> None:
+        """Add ``name`` -> ``"module:attribute"`` (a user plugin may call this before a stage runs)."""
+        module, sep, attr = target.partition(":")
+        if not (module and sep and attr):
+            raise ValueError(f"{self.kind} {name!r}: target must be 'module:attribute', got {target!r}")
+        self._entries[name] = target
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __getitem__(self, name: str) -> str:
+        return self._entries[name]
+
+    def check(self, name: str) -> None:
+        """Raise :class:`ParamsError` (with the closest known name) unless ``name`` is registered."""
+        if name not in self._entries:
+            raise ParamsError(
+                self.key,
+                f"unknown {self.kind} {name!r}{closest(name, self.names())}; known: {', '.join(self.names())}",
+            )
+
+    def load(self, name: str) -> Any:
+        """The registered attribute (class or function), importing its module now."""
+        self.check(name)
+        module, _, attr = self._entries[name].partition(":")
+        return getattr(importlib.import_module(module), attr)
