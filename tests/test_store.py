@@ -36,12 +36,18 @@ PROV = Provenance(builder="test", source="synthetic", source_version="1", licenc
 def _samples(n, sr=8000):
     for i in range(n):
         audio = tone(220.0 * (1 + i % 5), 0.25, sr)
-        yield ("train" if i % 5 else "test"), Sample(
-            f"s{i:04d}",
-            {"flac": encode_flac(audio, sr), "json": encode_json({"i": i, "provenance": PROV.sample_dict()}),
-             "npy": encode_npy(np.arange(i))},
-            seconds=0.25,
-            labels=(f"c{i % 3}",),
+        yield (
+            ("train" if i % 5 else "test"),
+            Sample(
+                f"s{i:04d}",
+                {
+                    "flac": encode_flac(audio, sr),
+                    "json": encode_json({"i": i, "provenance": PROV.sample_dict()}),
+                    "npy": encode_npy(np.arange(i)),
+                },
+                seconds=0.25,
+                labels=(f"c{i % 3}",),
+            ),
         )
 
 
@@ -156,8 +162,9 @@ def test_crash_resume_matches_uninterrupted_run(tmp_path):
 
 def test_resume_skips_done_work(tmp_path):
     _write(tmp_path / "a")
-    with ArtifactWriter(tmp_path / "a", fingerprint="fp", provenance=PROV,
-                        shards=ShardConfig(max_samples=7, max_bytes=1 << 20)) as w:
+    with ArtifactWriter(
+        tmp_path / "a", fingerprint="fp", provenance=PROV, shards=ShardConfig(max_samples=7, max_bytes=1 << 20)
+    ) as w:
         assert len(w.done_keys) == 40
     # another fingerprint: nothing is reused
     with ArtifactWriter(tmp_path / "a", fingerprint="other", provenance=PROV, shards=ShardConfig()) as w:
@@ -172,7 +179,7 @@ def test_verify_detects_corruption(tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(ShardError, match="train-000000.tar"):
         list(iter_samples(tmp_path / "a", verify=True))
-    assert len(list(iter_samples(tmp_path / "a"))) == 10  # without verify the bytes still parse
+    assert len(list(iter_samples(tmp_path / "a", verify=False))) == 10  # without verify the bytes still parse
 
 
 def test_inspect_counts_and_json_cli(tmp_path, capsys):
@@ -203,8 +210,9 @@ def test_inspect_truncated_shard_exits_nonzero_naming_it(tmp_path, capsys):
 def test_inspect_cli_as_subprocess(tmp_path):
     _write(tmp_path / "a", n=10)
     (tmp_path / "a" / "test-000000.tar").write_bytes(b"\0" * 100)
-    proc = subprocess.run([sys.executable, "-m", "mgdata", "shards", "inspect", str(tmp_path / "a")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mgdata", "shards", "inspect", str(tmp_path / "a")], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert "test-000000.tar" in proc.stderr
 
