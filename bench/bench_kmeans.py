@@ -9,8 +9,8 @@ size (about 2.0 = linear, since the fit runs a fixed number of epochs), encode
 time, and the peak RSS of each fit (each size runs in a fresh process, so the
 peak is that fit's own).
 
-Part 2 (``--pairs``) runs the whole builder on synthetic stem-pair artifacts of
-P, 2P ... tracks (4 stems of 15 s, 12 pairs each; chroma encoder, no frame
+Part 2 (``--pairs``) runs the whole builder on synthetic stems artifacts of
+P, 2P ... tracks (4 stems of 15 s, 12 pairs each; default encoder, no frame
 cache) in fresh processes and prints CPU seconds per distinct stem, how many
 times faster than real time the build runs (audio seconds per CPU second) and
 peak RSS, which should stay about flat: the builder streams shards and keeps
@@ -33,8 +33,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _fit_job(n: int, k: int, dim: int, max_iter: int, batch_size: int, seed: int, repeat: int,
-             q: mp.Queue) -> None:
+def _fit_job(n: int, k: int, dim: int, max_iter: int, batch_size: int, seed: int, repeat: int, q: mp.Queue) -> None:
     import numpy as np
 
     from mgdata.tokens.vq import encode, fit_codebook
@@ -53,56 +52,66 @@ def _fit_job(n: int, k: int, dim: int, max_iter: int, batch_size: int, seed: int
     t0 = time.perf_counter()
     tokens = encode(x, cb)
     enc_s = time.perf_counter() - t0
-    q.put({"n": n, "fit_s": fit_s, "cpu_s": cpu_s, "encode_s": enc_s, "used": int(len(set(tokens.tolist()))),
-           "rss_mb": _peak_rss_mb(), "base_rss_mb": base})
+    q.put(
+        {
+            "n": n,
+            "fit_s": fit_s,
+            "cpu_s": cpu_s,
+            "encode_s": enc_s,
+            "used": int(len(set(tokens.tolist()))),
+            "rss_mb": _peak_rss_mb(),
+            "base_rss_mb": base,
+        }
+    )
 
 
 def _build_job(n_tracks: int, work: str, q: mp.Queue) -> None:
-    from itertools import permutations
-
     import numpy as np
 
-    from mgdata.audio import encode_flac
     from mgdata.config import ShardConfig
-    from mgdata.provenance import Provenance
-    from mgdata.store import ArtifactWriter, Sample, encode_json
+    from mgdata.sources.multitrack import MultitrackTrack
+    from mgdata.stems.build import build_stems
+    from mgdata.stems.config import StemsConfig
     from mgdata.testing import tone
     from mgdata.tokens.build import build_tokens
     from mgdata.tokens.config import TokensConfig
 
     sr, dur = 22050, 15.0
     stems = ("soprano", "alto", "tenor", "bass")
-    prov = Provenance(builder="bench", source="synthetic", source_version="1", licence="CC0", seed=0,
-                      params_hash="bench")
-    src = Path(work) / f"stems-{n_tracks}"
     rng = np.random.default_rng(0)
-    with ArtifactWriter(src, fingerprint=f"bench-{n_tracks}", provenance=prov,
-                        shards=ShardConfig(max_samples=16)) as w:
-        for t in range(n_tracks):
-            split = "train" if t % 10 < 8 else ("validation" if t % 10 == 8 else "test")
-            audio = {}
-            for s in stems:
-                # a melody of 8 notes per stem so the segments differ
-                notes = 110.0 * 2 ** (rng.integers(0, 24, 8) / 12)
-                audio[s] = encode_flac(np.concatenate([tone(f, dur / 8, sr) for f in notes]), sr)
-            for a, b in permutations(stems, 2):
-                key = f"trk{t:04d}_w0000_{a}_{b}"
-                meta = {"pair_key": key, "track_id": f"trk{t:04d}", "window_index": 0, "stem_a": a, "stem_b": b,
-                        "split": split, "start_s": 0.0, "length_s": dur}
-                w.write(split, Sample(key, {"a.flac": audio[a], "b.flac": audio[b], "json": encode_json(meta)},
-                                      seconds=dur))
+    tracks = []
+    for t in range(n_tracks):
+        split = "train" if t % 10 < 8 else ("validation" if t % 10 == 8 else "test")
+        # a melody of 8 notes per stem so the segments differ
+        audio = {
+            s: np.concatenate([tone(f, dur / 8, sr) for f in 110.0 * 2 ** (rng.integers(0, 24, 8) / 12)]) for s in stems
+        }
+        tracks.append(MultitrackTrack(f"trk{t:04d}", audio, sr, source="bench", licence="CC0", split=split))
+    src = Path(work) / f"stems-{n_tracks}"
+    build_stems(tracks, src, cfg=StemsConfig(sample_rate=sr, duplicate_corr=1.0), shards=ShardConfig(max_samples=16))
     base = _peak_rss_mb()
     cfg = TokensConfig(frames_cache="")
-    # warm librosa/numba up so the first size does not carry the one-off JIT cost
+    # warm the encoder up so the first size does not carry one-off costs
     from mgdata.tokens.frames import make_encoder
+
     make_encoder(cfg).frames(tone(220.0, 3.0, cfg.sample_rate))
     t0, c0 = time.perf_counter(), time.process_time()
-    res = build_tokens(src, Path(work) / f"tok-{n_tracks}", cfg=cfg, segment_s=0.5, k=16,
-                       shards=ShardConfig(max_samples=64))
+    res = build_tokens(
+        src, Path(work) / f"tok-{n_tracks}", cfg=cfg, segment_s=0.5, k=16, shards=ShardConfig(max_samples=64)
+    )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    q.put({"tracks": n_tracks, "pairs": res.counts["pairs_written"], "stems": res.counts["stems_encoded"],
-           "wall_s": wall, "cpu_s": cpu, "audio_s": res.counts["stems_encoded"] * dur, "rss_mb": _peak_rss_mb(),
-           "base_rss_mb": base})
+    q.put(
+        {
+            "tracks": n_tracks,
+            "pairs": res.counts["pairs_kept"],
+            "stems": res.counts["stem_windows_written"],
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "audio_s": res.counts["stem_windows_written"] * dur,
+            "rss_mb": _peak_rss_mb(),
+            "base_rss_mb": base,
+        }
+    )
 
 
 def _run(target, *args):
@@ -124,33 +133,45 @@ def main() -> None:
     ap.add_argument("--max-iter", type=int, default=50, help="epochs (tokens.max_iter)")
     ap.add_argument("--batch-size", type=int, default=1024, help="tokens.batch_size")
     ap.add_argument("--repeat", type=int, default=3, help="fits per size (the minimum time is reported)")
-    ap.add_argument("--pairs", type=int, default=0,
-                    help="tracks (x12 pairs, 4 distinct 15 s stems each) in the first build; 0 = skip part 2")
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="tracks (x12 pairs, 4 stem-windows of 15 s each) in the first build; 0 = skip part 2",
+    )
     ap.add_argument("--pair-steps", type=int, default=3, help="number of doublings of the build")
     args = ap.parse_args()
 
-    print(f"fit_codebook: k={args.k} dim={args.dim} max_iter={args.max_iter} batch={args.batch_size} "
-          f"(best of {args.repeat})")
+    print(
+        f"fit_codebook: k={args.k} dim={args.dim} max_iter={args.max_iter} batch={args.batch_size} "
+        f"(best of {args.repeat})"
+    )
     # CPU seconds are the robust figure on a shared machine (the fit runs on one thread).
     print(f"{'segments':>9} {'fit_s':>8} {'cpu_s':>8} {'ratio':>6} {'encode_s':>9} {'used':>5} {'peak_rss_mb':>12}")
     prev = None
     for i in range(args.steps):
-        n = args.start * 2 ** i
+        n = args.start * 2**i
         r = _run(_fit_job, n, args.k, args.dim, args.max_iter, args.batch_size, 0, args.repeat)
         ratio = f"{r['cpu_s'] / prev:6.2f}" if prev else "     -"
-        print(f"{n:>9} {r['fit_s']:>8.3f} {r['cpu_s']:>8.3f} {ratio} {r['encode_s']:>9.3f} {r['used']:>5} "
-              f"{r['rss_mb']:>12.1f}")
+        print(
+            f"{n:>9} {r['fit_s']:>8.3f} {r['cpu_s']:>8.3f} {ratio} {r['encode_s']:>9.3f} {r['used']:>5} "
+            f"{r['rss_mb']:>12.1f}"
+        )
         prev = r["cpu_s"]
 
     if args.pairs:
-        print(f"\nbuild_tokens (chroma, s0.5-k16, no frame cache), 15 s stems at 22.05 kHz")
-        print(f"{'tracks':>7} {'pairs':>6} {'stems':>6} {'wall_s':>8} {'cpu_s':>7} {'cpu_s/stem':>10} "
-              f"{'x_realtime_cpu':>14} {'peak_rss_mb':>12}")
+        print("\nbuild_tokens (chroma_stft, s0.5-k16, no frame cache, serial), 15 s stem-windows at 22.05 kHz")
+        print(
+            f"{'tracks':>7} {'pairs':>6} {'stems':>6} {'wall_s':>8} {'cpu_s':>7} {'cpu_s/stem':>10} "
+            f"{'x_realtime_cpu':>14} {'peak_rss_mb':>12}"
+        )
         with tempfile.TemporaryDirectory() as work:
             for i in range(args.pair_steps):
-                r = _run(_build_job, args.pairs * 2 ** i, work)
-                print(f"{r['tracks']:>7} {r['pairs']:>6} {r['stems']:>6} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} "
-                      f"{r['cpu_s'] / r['stems']:>10.3f} {r['audio_s'] / r['cpu_s']:>14.1f} {r['rss_mb']:>12.1f}")
+                r = _run(_build_job, args.pairs * 2**i, work)
+                print(
+                    f"{r['tracks']:>7} {r['pairs']:>6} {r['stems']:>6} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} "
+                    f"{r['cpu_s'] / r['stems']:>10.3f} {r['audio_s'] / r['cpu_s']:>14.1f} {r['rss_mb']:>12.1f}"
+                )
 
 
 if __name__ == "__main__":

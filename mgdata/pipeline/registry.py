@@ -25,7 +25,7 @@ CORE = (
 
 def _tokens_name(args, raw) -> str:
     # The encoder is part of the name so two encoders never overwrite each other.
-    encoder = (raw.get("tokens") or {}).get("encoder", "chroma")
+    encoder = (raw.get("tokens") or {}).get("encoder", "chroma_stft")
     return f"{encoder}-s{args.segment_s}-k{args.k}"
 
 
@@ -75,7 +75,8 @@ STAGES: dict[str, StageSpec] = {
                 Arg("--out-dir", "data/stems", "output artifact folder", path=True),
             ),
             metrics="metrics/stems.json",
-            code=(*CORE, "mgdata/stems", "mgdata/sources/multitrack.py", "mgdata/sources/moisesdb.py"),
+            code=(*CORE, "mgdata/stems", "mgdata/sources/multitrack.py", "mgdata/sources/moisesdb.py", "mgdata/splits.py",
+                  "mgdata/tokens/frames.py", "mgdata/tokens/config.py"),
             library="`mgdata.stems`, `mgdata.sources`",
             outputs="`data/stems/` stem-window shards + `pairs.parquet`",
         ),
@@ -130,7 +131,7 @@ STAGES: dict[str, StageSpec] = {
                     path=True),
             ),
             metrics="metrics/tokens/{name}.json",
-            code=(*CORE, "mgdata/tokens"),
+            code=(*CORE, "mgdata/tokens", "mgdata/stems/records.py"),
             library="`mgdata.tokens`",
             outputs="`data/tokens/<encoder>-s<seg>-k<K>/` shards + codebook + pair index",
             name_fn=_tokens_name,
@@ -145,6 +146,32 @@ STAGES: dict[str, StageSpec] = {
             code=("mgdata/tokens/summary.py", "mgdata/pipeline/main.py"),
             library="`mgdata.tokens`",
             outputs="`metrics/tokens.json`",
+        ),
+        StageSpec(
+            name="hub_pull",
+            summary="pull a published artifact at a pinned revision into data/hub/<name>, verified",
+            sections=("hub",),
+            run="mgdata.hub.stage:run",
+            args=(
+                Arg("--name", None, "the hub.inputs entry to pull", required=True),
+                Arg("--out-root", "data/hub", "the artifact goes to OUT_ROOT/<name>", path=True),
+            ),
+            metrics="metrics/hub/{name}.json",
+            code=("mgdata/hub", "mgdata/store", "mgdata/pipeline/main.py"),
+            library="`mgdata.hub`",
+            outputs="`data/hub/<name>/` (+ `hub.lock.json`)",
+            name_fn=lambda a, raw: a.name,
+        ),
+        StageSpec(
+            name="report",
+            summary="the static HTML site: artifacts, audio players per class, plots, results tables",
+            sections=("report",),
+            run="mgdata.htmlreport:run_stage",
+            args=(Arg("--out", "reports", "output folder (replaced)", path=True),),
+            metrics="metrics/report.json",
+            code=("mgdata/htmlreport.py", "mgdata/pipeline/main.py"),
+            library="`mgdata.htmlreport`",
+            outputs="`reports/index.html` + `reports/media/`",
         ),
     )
 }

@@ -104,7 +104,7 @@ class MultitrackTrack:
         """Track duration in seconds."""
         return self.n_samples / self.sample_rate
 
-    def resampled(self, sample_rate: int) -> "MultitrackTrack":
+    def resampled(self, sample_rate: int) -> MultitrackTrack:
         """This track at ``sample_rate`` (self if already there). Uses :func:`mgdata.audio.resample`."""
         if sample_rate == self.sample_rate:
             return self
@@ -137,7 +137,7 @@ class MultitrackTrack:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], stems: Mapping[str, np.ndarray] | None = None) -> "MultitrackTrack":
+    def from_dict(cls, data: Mapping[str, Any], stems: Mapping[str, np.ndarray] | None = None) -> MultitrackTrack:
         """Inverse of :meth:`to_dict`; audio from ``stems`` or from ``data["stems"]``.
 
         Raises:
@@ -266,6 +266,9 @@ def _corpus_track(group: list[dict[str, Any]], sample_rate: int | None, toleranc
             x, sr = decode_audio(sample["flac"])
         except Exception as exc:  # noqa: BLE001 - libsndfile raises several types; all mean unreadable
             raise TrackError(key, "unreadable audio", f"cannot decode the stem's flac ({exc})") from None
+        declared = meta.get("sample_rate")
+        if declared is not None and int(declared) != sr:
+            raise TrackError(key, "sample rate mismatch", f"json declares {int(declared)} Hz, the flac is {sr} Hz")
         target = sample_rate or rate or sr
         x = resample(x, sr, target)
         rate = target
@@ -284,7 +287,11 @@ def _corpus_track(group: list[dict[str, Any]], sample_rate: int | None, toleranc
         source="corpus",
         licence=str(prov.get("licence") or "unknown"),
         split=first_meta.get("split"),
-        meta={"upstream_source": prov.get("source", "")},
+        # Labels ride along when the corpus writes them into the stem json (the builder prefers the manifest).
+        meta={
+            "upstream_source": prov.get("source", ""),
+            **{k: first_meta[k] for k in ("quadrant", "mood", "style") if k in first_meta},
+        },
     )
 
 

@@ -7,7 +7,23 @@ from typing import Literal
 
 from mgdata.config import check
 
-DEFAULT_EXCLUDE = ["drums", "percussion", "effects", "fx"]
+# Unpitched or non-musical material: MoisesDB stem types, then the General MIDI pitched-percussion-less programs
+# (timpani and programs 112-119) as pretty_midi names them, matched against the stem and its instrument.
+DEFAULT_EXCLUDE = [
+    "drums",
+    "percussion",
+    "effects",
+    "fx",
+    "timpani",
+    "tinkle_bell",
+    "agogo",
+    "steel_drums",
+    "woodblock",
+    "taiko_drum",
+    "melodic_tom",
+    "synth_drum",
+    "reverse_cymbal",
+]
 
 
 def _default_fractions() -> dict[str, float]:
@@ -37,6 +53,11 @@ class StemsConfig:
         max_tracks: Use only the first N tracks in id order (0 = all), for quick runs.
         seed: Split seed.
         fail_on_error: Raise on the first bad track instead of skipping and counting it.
+        duplicate_corr: A pair whose two stem-windows have a mean frame-wise chroma
+            correlation above this is a near-duplicate (one part doubling the other)
+            and is dropped (both directions), counted in metrics; 1.0 keeps all.
+        materialize_pairs: Also write self-contained (a.flac, b.flac, json) pair
+            shards to the sub-artifact ``<out_dir>/pairs``.
     """
 
     source: Literal["corpus", "moisesdb"] = "corpus"
@@ -53,6 +74,8 @@ class StemsConfig:
     max_tracks: int = 0
     seed: int = 0
     fail_on_error: bool = False
+    duplicate_corr: float = 0.95
+    materialize_pairs: bool = False
 
     def __post_init__(self) -> None:
         check(self.sample_rate >= 1000, "sample_rate", "expected a sample rate >= 1000 Hz")
@@ -60,6 +83,7 @@ class StemsConfig:
         check(0 <= self.overlap_s < self.window_s, "overlap_s", "expected 0 <= overlap_s < window_s")
         check(self.silence_db <= 0, "silence_db", "expected a level in dBFS <= 0")
         check(self.length_tolerance_s >= 0, "length_tolerance_s", "expected >= 0 s")
+        check(-1.0 <= self.duplicate_corr <= 1.0, "duplicate_corr", "expected a correlation in [-1, 1]")
         check(self.max_tracks >= 0, "max_tracks", "expected >= 0 (0 = all tracks)")
         check(
             bool(self.split_fractions)

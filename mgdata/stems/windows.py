@@ -65,7 +65,7 @@ class Window:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Window":
+    def from_dict(cls, data: dict[str, Any]) -> Window:
         """Inverse of :meth:`to_dict`."""
         return cls(int(data["index"]), int(data["start"]), int(data["length"]), int(data["valid"]))
 

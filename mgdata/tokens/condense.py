@@ -32,7 +32,11 @@ _EPS = 1e-9
 
 
 def n_segments(
-    n_frames: int, frame_rate: float, segment_s: float, *, keep_partial: bool = False,
+    n_frames: int,
+    frame_rate: float,
+    segment_s: float,
+    *,
+    keep_partial: bool = False,
     duration_s: float | None = None,
 ) -> int:
     """Number of segments the condenser emits.
@@ -69,7 +73,11 @@ def segment_index(n_frames: int, frame_rate: float, segment_s: float) -> np.ndar
 
 
 def condense(
-    frames: np.ndarray, frame_rate: float, segment_s: float, *, keep_partial: bool = False,
+    frames: np.ndarray,
+    frame_rate: float,
+    segment_s: float,
+    *,
+    keep_partial: bool = False,
     duration_s: float | None = None,
 ) -> np.ndarray:
     """Mean of the frames in each uniform segment.

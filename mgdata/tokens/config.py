@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from mgdata.config import check
 
-ENCODERS = ("chroma", "logmel", "embedder")
+# Frame encoders by name; the name is the first part of a token artifact's name (``chroma_stft-s0.5-k16``).
+ENCODERS = ("chroma_stft", "chroma_cqt", "logmel", "embedder")
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,17 @@ class TokensConfig:
     Attributes:
         segment_s: Grid of segment lengths in seconds (paper: 0.25, 0.35, 0.5).
         k: Grid of alphabet sizes (paper: 16, 64, 256); int16 tokens, so <= 32768.
-        encoder: Frame encoder: ``chroma`` (CQT chroma, default), ``logmel``, or
-            ``embedder`` (a model from the :mod:`mgdata.embed` registry, for real runs).
+        encoder: Frame encoder: ``chroma_stft`` (STFT pitch-class
+            filterbank, default: >= 50x real time per core), ``chroma_cqt`` (CQT
+            chroma, 3x slower), ``logmel``, or ``embedder`` (a model from the
+            :mod:`mgdata.embed` registry, for real runs).
         embedder: Registry name of the embedder when ``encoder == "embedder"``.
         embedder_params: Settings passed to that embedder (e.g. ``model``, ``layer``).
         sample_rate: Audio is resampled to this rate before the DSP encoders.
         hop_s: Frame hop of the DSP encoders in seconds; ``hop_s * sample_rate``
             must be an integer number of samples.
         n_fft: FFT size of ``logmel`` and frame length of the silence gate.
+        chroma_n_fft: FFT size of ``chroma_stft`` (4096 at 16 kHz: 3.9 Hz bins resolve the bass).
         n_mels: Mel bands of ``logmel``.
         n_octaves: Octaves of the CQT behind ``chroma`` (from C1).
         silence_db: Frames quieter than this (dBFS RMS) get an all-zero chroma
@@ -49,12 +53,13 @@ class TokensConfig:
 
     segment_s: tuple[float, ...] = (0.5,)
     k: tuple[int, ...] = (16, 64)
-    encoder: Literal["chroma", "logmel", "embedder"] = "chroma"
+    encoder: str = "chroma_stft"
     embedder: str = "hf"
     embedder_params: dict[str, Any] = field(default_factory=dict)
     sample_rate: int = 16000
     hop_s: float = 0.01
     n_fft: int = 2048
+    chroma_n_fft: int = 4096
     n_mels: int = 64
     n_octaves: int = 7
     silence_db: float = -60.0
@@ -77,24 +82,35 @@ class TokensConfig:
         for i, k in enumerate(self.k):
             check(2 <= k <= 32768, f"k[{i}]", f"expected 2 <= k <= 32768 (int16 tokens), got {k}")
         check(len(set(self.k)) == len(self.k), "k", "expected distinct values")
+        check(self.encoder in ENCODERS, "encoder", f"expected one of {list(ENCODERS)}, got {self.encoder!r}")
+        check(self.chroma_n_fft >= 16, "chroma_n_fft", f"expected >= 16, got {self.chroma_n_fft}")
         check(self.sample_rate >= 8000, "sample_rate", f"expected >= 8000 Hz, got {self.sample_rate}")
         check(math.isfinite(self.hop_s) and self.hop_s > 0, "hop_s", f"expected seconds > 0, got {self.hop_s}")
         hop = self.hop_s * self.sample_rate
-        check(abs(hop - round(hop)) < 1e-6 and round(hop) >= 1, "hop_s",
-              f"expected hop_s * sample_rate to be a whole number of samples, got {hop:g}")
+        check(
+            abs(hop - round(hop)) < 1e-6 and round(hop) >= 1,
+            "hop_s",
+            f"expected hop_s * sample_rate to be a whole number of samples, got {hop:g}",
+        )
         check(self.n_fft >= 16, "n_fft", f"expected >= 16, got {self.n_fft}")
         check(self.n_mels >= 1, "n_mels", f"expected >= 1, got {self.n_mels}")
         check(1 <= self.n_octaves <= 9, "n_octaves", f"expected 1..9, got {self.n_octaves}")
         # C1 * 2**n_octaves must stay below Nyquist for the CQT.
-        check(32.70319566 * 2 ** self.n_octaves < self.sample_rate / 2, "n_octaves",
-              f"expected the CQT top (C1 * 2**n_octaves) below Nyquist ({self.sample_rate / 2:g} Hz)")
+        check(
+            32.70319566 * 2**self.n_octaves < self.sample_rate / 2,
+            "n_octaves",
+            f"expected the CQT top (C1 * 2**n_octaves) below Nyquist ({self.sample_rate / 2:g} Hz)",
+        )
         check(self.silence_db <= 0, "silence_db", f"expected dBFS <= 0, got {self.silence_db}")
         check(self.batch_size >= 1, "batch_size", f"expected >= 1, got {self.batch_size}")
         check(self.max_iter >= 1, "max_iter", f"expected >= 1, got {self.max_iter}")
         check(self.n_init >= 1, "n_init", f"expected >= 1, got {self.n_init}")
         check(bool(self.fit_split), "fit_split", "expected a split name")
-        check(self.encoder != "embedder" or bool(self.embedder), "embedder",
-              "expected an embedder name when encoder is 'embedder'")
+        check(
+            self.encoder != "embedder" or bool(self.embedder),
+            "embedder",
+            "expected an embedder name when encoder is 'embedder'",
+        )
 
     @property
     def hop_length(self) -> int:
@@ -111,11 +127,14 @@ class TokensConfig:
         return d
 
 
-def config_name(segment_s: float | str, k: int) -> str:
-    """Directory / metrics name of one configuration: ``s{segment_s}-k{k}`` (e.g. ``s0.5-k16``).
+def config_name(encoder: str, segment_s: float | str, k: int) -> str:
+    """Directory / metrics name of one configuration: ``{encoder}-s{segment_s}-k{k}`` (``chroma_stft-s0.5-k16``).
 
+    Every knob of the grid is in the name, so two encoders never overwrite each other's artifact.
     ``segment_s`` is written as DVC renders ``${item.segment_s}`` (Python's ``str``
     of the float, e.g. ``0.5``, ``0.25``); strings are used verbatim.
     """
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; expected one of {list(ENCODERS)}")
     seg = segment_s if isinstance(segment_s, str) else repr(float(segment_s))
-    return f"s{seg}-k{int(k)}"
+    return f"{encoder}-s{seg}-k{int(k)}"

@@ -14,8 +14,9 @@ on both for each (segment_s, K) configuration:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class TokenStats:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TokenStats":
+    def from_dict(cls, data: dict[str, Any]) -> TokenStats:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
 

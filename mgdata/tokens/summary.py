@@ -1,32 +1,51 @@
 """Merge the per-configuration token metrics into one table (``metrics/tokens.json``).
 
-Each ``tokens@<segment_s>-<k>`` stage writes ``metrics/tokens/s{segment_s}-k{k}.json``;
-this module reads the files of the configurations in the current grid (not every
-file in the folder, so a configuration dropped from params.yaml does not linger)
-and keeps, per configuration, the overall and per-split figures DVC can compare
-(``dvc metrics show`` / ``dvc metrics diff``).
+Each ``tokens@<encoder>-<segment_s>-<k>`` stage writes the flat numbers of
+``metrics/tokens/{encoder}-s{segment_s}-k{k}.json``; this module reads the files of
+the configurations in the current grid (not every file in the folder, so a
+configuration dropped from params.yaml does not linger) and keeps, per
+configuration, the figures DVC can compare (``dvc metrics show`` / ``diff``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mgdata.errors import MgdataError
 from mgdata.tokens.config import config_name
 
-# Figures kept per configuration (and per split) in the summary.
-STAT_FIELDS = ("usage", "entropy_bits", "entropy_norm", "top_share", "mean_run_length", "n_tokens",
-               "n_sequences", "n_used")
-COUNT_FIELDS = ("pairs_written", "pairs_skipped", "train_segments", "train_stems",
-                "codebook_distinct_centroids")
+# Figures kept per configuration in the summary (missing ones are left out).
+FIELDS = (
+    "segment_s",
+    "k",
+    "dim",
+    "usage",
+    "entropy_bits",
+    "entropy_norm",
+    "top_share",
+    "mean_run_length",
+    "n_tokens",
+    "n_sequences",
+    "n_used",
+    "stem_windows_written",
+    "stem_windows_skipped",
+    "train_segments",
+    "codebook_distinct_centroids",
+    "pairs_kept",
+    "pair_mi_bits",
+    "pair_mi_shuffled_bits",
+    "skipped",
+)
+SPLIT_FIELDS = ("usage", "entropy_bits", "top_share", "mean_run_length", "n_tokens")
 
 
-def grid_names(segment_s: Iterable[Any], k: Iterable[Any]) -> list[str]:
+def grid_names(encoder: str, segment_s: Iterable[Any], k: Iterable[Any]) -> list[str]:
     """Configuration names of the grid, in matrix order (segment_s outer, k inner)."""
     ks = list(k)
-    return [config_name(str(s), int(kk)) for s in segment_s for kk in ks]
+    return [config_name(encoder, str(s), int(kk)) for s in segment_s for kk in ks]
 
 
 def summarize(metrics_dir: str | Path, names: Iterable[str]) -> dict[str, Any]:
@@ -37,8 +56,7 @@ def summarize(metrics_dir: str | Path, names: Iterable[str]) -> dict[str, Any]:
         names: Configuration names to include (see :func:`grid_names`).
 
     Returns:
-        ``{"n_configs", "configs": {name: {segment_s, k, dim, encoder, codebook_sha256,
-        <stat fields>, <count fields>, "splits": {split: {<stat fields>}}}}}``.
+        ``{"n_configs", "configs": {name: {<FIELDS>, "<split>_<SPLIT_FIELDS>"...}}}`` (numbers only).
 
     Raises:
         MgdataError: A configuration's metrics file is missing or malformed.
@@ -51,20 +69,18 @@ def summarize(metrics_dir: str | Path, names: Iterable[str]) -> dict[str, Any]:
             raise MgdataError(f"{path}: missing token metrics (run `dvc repro tokens` for configuration {name})")
         try:
             data = json.loads(path.read_text())
-            overall = data["overall"]
-            entry = {
-                "segment_s": data["segment_s"],
-                "k": data["k"],
-                "dim": data["dim"],
-                "encoder": data["encoder"].get("id", "?") if isinstance(data["encoder"], dict) else data["encoder"],
-                "codebook_sha256": data["codebook_sha256"],
-                **{f: overall[f] for f in STAT_FIELDS},
-                **{f: data.get(f, 0) for f in COUNT_FIELDS},
-                "skipped": data.get("skipped", 0),
-                "splits": {split: {f: st[f] for f in STAT_FIELDS} for split, st in sorted(data["splits"].items())},
+            if not isinstance(data, dict) or not isinstance(data.get("k"), int):
+                raise ValueError("no integer 'k'")
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise MgdataError(f"{path}: malformed token metrics ({exc})") from None
+        entry = {f: data[f] for f in FIELDS if f in data}
+        entry.update(
+            {
+                f: v
+                for f, v in sorted(data.items())
+                if any(f.endswith(f"_{s}") for s in SPLIT_FIELDS) and f.split("_")[0] in ("train", "validation", "test")
             }
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise MgdataError(f"{path}: malformed token metrics ({exc!r})") from None
+        )
         configs[name] = entry
     return {"n_configs": len(configs), "configs": configs}
 

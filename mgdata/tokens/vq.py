@@ -102,7 +102,11 @@ def fit_codebook(
             if inertia < best_inertia:
                 best, best_inertia = centres, inertia
         km = MiniBatchKMeans(
-            n_clusters=k, init=best, n_init=1, batch_size=batch, compute_labels=False,
+            n_clusters=k,
+            init=best,
+            n_init=1,
+            batch_size=batch,
+            compute_labels=False,
             random_state=int(rng.integers(2**31 - 1)),
         )
         for _ in range(max(1, max_iter * n // batch)):
@@ -137,9 +141,9 @@ def encode(vectors: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     # Direct differences (not the |x|^2 - 2xc + |c|^2 expansion): exact and BLAS-free.
     step = max(1, _ENCODE_CHUNK_ELEMS // max(1, cb.size))
     for start in range(0, len(vectors), step):
-        x = vectors[start:start + step]
+        x = vectors[start : start + step]
         d = ((x[:, None, :] - cb[None, :, :]) ** 2).sum(axis=2)
-        out[start:start + step] = np.argmin(d, axis=1)
+        out[start : start + step] = np.argmin(d, axis=1)
     return out
 
 

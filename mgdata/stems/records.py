@@ -1,0 +1,235 @@
+"""Typed records of the ``data/stems`` artifact: one stem-window sample, one pair-index row, track labels.
+
+* :class:`StemWindowRecord` is the ``json`` member of a stem-window sample (its
+  ``to_dict`` *is* the sample json, see CONTRACTS "Stems stored once");
+* :class:`PairRecord` is one row of ``pairs.parquet`` (an ordered pair of two
+  stem-windows of the same track and window; both directions are present);
+* :class:`TrackLabels` carries the three label tasks (``quadrant``, ``mood``,
+  ``style``) copied onto every record of a track, read from the corpus
+  ``manifest.parquet`` or the mix jsons (null where the source has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mgdata.errors import InputError
+from mgdata.store import make_key
+
+# Columns of pairs.parquet, in file order.
+PAIR_COLUMNS = ("pair_key", "a_key", "b_key", "track_id", "window_index", "stem_a", "stem_b", "split")
+
+
+def stem_window_key(track_id: str, window_index: int, stem_index: int) -> str:
+    """Sample key of one stem-window: ``{track_id}_w{window:03d}_s{stem:02d}`` (sanitised by make_key)."""
+    return make_key(track_id, f"w{window_index:03d}", f"s{stem_index:02d}")
+
+
+def pair_key(a_key: str, b_key: str, track_id: str, window_index: int, stem_a_index: int, stem_b_index: int) -> str:
+    """Key of the ordered pair (A, B): ``{track_id}_w{window:03d}_s{a:02d}_s{b:02d}``."""
+    return make_key(track_id, f"w{window_index:03d}", f"s{stem_a_index:02d}", f"s{stem_b_index:02d}")
+
+
+@dataclass(frozen=True)
+class TrackLabels:
+    """The label tasks of one track (None where the source has none).
+
+    Attributes:
+        quadrant: Emotion quadrant (activated_pleasant, ...).
+        mood: MTG-Jamendo mood tags (multi-label).
+        style: Repertoire (bach, monteverdi, ...) or, for MoisesDB, the genre.
+    """
+
+    quadrant: str | None = None
+    mood: tuple[str, ...] | None = None
+    style: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (mood as a list)."""
+        return {
+            "quadrant": self.quadrant,
+            "mood": list(self.mood) if self.mood is not None else None,
+            "style": self.style,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrackLabels:
+        """From a dict holding (some of) ``quadrant``, ``mood``, ``style``; other keys ignored."""
+        mood = data.get("mood")
+        return cls(
+            quadrant=str(data["quadrant"]) if data.get("quadrant") is not None else None,
+            mood=tuple(str(m) for m in mood) if mood is not None else None,
+            style=str(data["style"]) if data.get("style") is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class StemWindowRecord:
+    """The json of one stem-window sample of ``data/stems``.
+
+    Attributes:
+        key: Sample key (:func:`stem_window_key`).
+        track_id: Source track id.
+        window_index: Window number within the track (time order).
+        start_s: Window start in the track, seconds.
+        length_s: Window length, seconds (a zero-padded partial window keeps the full length).
+        stem_index: Position of the stem in the track's stem list (stable across windows).
+        stem: Stem name (part name for the corpus, stem type for MoisesDB).
+        instrument: Instrument that plays the stem.
+        split: Split of the track.
+        quadrant: Label of the track (None if the source has none).
+        mood: Mood tags of the track (None if the source has none).
+        style: Repertoire / genre of the track (None if the source has none).
+        source: Multitrack source (``corpus``, ``moisesdb``).
+        sample_rate: Rate of the flac member, Hz.
+        provenance: Per-sample provenance (builder, source, licence, seed, params hash).
+    """
+
+    key: str
+    track_id: str
+    window_index: int
+    start_s: float
+    length_s: float
+    stem_index: int
+    stem: str
+    instrument: str
+    split: str
+    quadrant: str | None
+    mood: list[str] | None
+    style: str | None
+    source: str
+    sample_rate: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sample json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StemWindowRecord:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            InputError: A required field is missing (names the key and the fields).
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in data and n not in ("provenance", "quadrant", "mood", "style")]
+        if missing:
+            raise InputError(str(data.get("key", "?")), f"bad metadata: stem-window json lacks {', '.join(missing)}")
+        kw = {n: data.get(n) for n in names}
+        kw["provenance"] = dict(data.get("provenance") or {})
+        try:
+            kw["window_index"], kw["stem_index"] = int(kw["window_index"]), int(kw["stem_index"])
+            kw["sample_rate"] = int(kw["sample_rate"])
+            kw["start_s"], kw["length_s"] = float(kw["start_s"]), float(kw["length_s"])
+            kw["mood"] = list(kw["mood"]) if kw["mood"] is not None else None
+        except (TypeError, ValueError) as exc:
+            raise InputError(str(data.get("key", "?")), f"bad metadata: stem-window json field types ({exc})") from None
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """One row of ``pairs.parquet``: stem-window ``a_key`` paired with ``b_key`` (same track and window)."""
+
+    pair_key: str
+    a_key: str
+    b_key: str
+    track_id: str
+    window_index: int
+    stem_a: str
+    stem_b: str
+    split: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Row dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PairRecord:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{c: data[c] for c in PAIR_COLUMNS})
+
+
+def pairs_table_bytes(pairs: list[PairRecord]) -> bytes:
+    """``pairs.parquet`` content (deterministic bytes: fixed schema, no statistics timestamps)."""
+    import io
+
+    import polars as pl
+
+    schema = {
+        "pair_key": pl.String,
+        "a_key": pl.String,
+        "b_key": pl.String,
+        "track_id": pl.String,
+        "window_index": pl.Int32,
+        "stem_a": pl.String,
+        "stem_b": pl.String,
+        "split": pl.String,
+    }
+    df = (
+        pl.DataFrame([p.to_dict() for p in pairs], schema=schema, orient="row")
+        if pairs
+        else pl.DataFrame(schema=schema)
+    )
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression="zstd", statistics=False)
+    return buf.getvalue()
+
+
+def read_pairs(path: str | Path) -> list[PairRecord]:
+    """Rows of a ``pairs.parquet`` (a file, or an artifact folder holding one)."""
+    import polars as pl
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "pairs.parquet"
+    if not path.exists():
+        raise InputError(str(path), "missing pair index (pairs.parquet): rebuild the stems artifact")
+    return [PairRecord.from_dict(r) for r in pl.read_parquet(path).iter_rows(named=True)]
+
+
+def labels_from_manifest(path: str | Path) -> dict[str, TrackLabels]:
+    """Track id -> labels from a corpus ``manifest.parquet`` (columns quadrant, mood, style where present).
+
+    Raises:
+        InputError: The file is missing or has no ``track_id`` column.
+    """
+    import polars as pl
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "manifest not found")
+    df = pl.read_parquet(path)
+    if "track_id" not in df.columns:
+        raise InputError(str(path), "manifest has no track_id column")
+    cols = [c for c in ("quadrant", "mood", "style") if c in df.columns]
+    return {str(r["track_id"]): TrackLabels.from_dict(r) for r in df.select("track_id", *cols).iter_rows(named=True)}
+
+
+def labels_from_mix(mix_dir: str | Path) -> dict[str, TrackLabels]:
+    """Track id -> labels from the json members of a corpus mix artifact (no audio decoded)."""
+    from mgdata.store import decode_json, iter_samples
+
+    out: dict[str, TrackLabels] = {}
+    for sample in iter_samples(mix_dir):
+        meta = decode_json(sample["json"])
+        out[str(meta["track_id"])] = TrackLabels.from_dict(meta)
+    return out
+
+
+__all__ = [
+    "PAIR_COLUMNS",
+    "PairRecord",
+    "StemWindowRecord",
+    "TrackLabels",
+    "labels_from_manifest",
+    "labels_from_mix",
+    "pair_key",
+    "pairs_table_bytes",
+    "read_pairs",
+    "stem_window_key",
+]
