@@ -23,8 +23,12 @@ SECTIONS = {
     "generate": "mgdata.generate.config:GenerateConfig",
     "embed": "mgdata.embed.config:EmbedConfig",
     "tokens": "mgdata.tokens.config:TokensConfig",
+    "classify": "mgdata.classify.config:ClassifyConfig",
+    "decision": "mgdata.decision.config:DecisionConfig",
     "executor": "mgdata.exec:ExecConfig",
     "pipeline": "mgdata.pipeline.config:PipelineConfig",
+    "report": "mgdata.htmlreport:ReportConfig",
+    "hub": "mgdata.hub.config:HubConfig",
 }
 
 

@@ -18,6 +18,7 @@ from mgdata.embed.base import ShortClipError, window_starts
 from mgdata.embed.build import build_embeddings, load_split
 from mgdata.embed.config import EmbedConfig, LogMelConfig, ScenarioConfig
 from mgdata.errors import InputError, MgdataError, ParamsError
+from mgdata.exec import ExecConfig
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
 from mgdata.store import ArtifactWriter, Sample, decode_json, decode_npy, encode_json, iter_samples
@@ -107,8 +108,15 @@ def test_build_writes_shards_and_consolidated_matrices(corpus_artifact, tmp_path
     cfg = EmbedConfig(dtype="float16")
     out = tmp_path / "emb"
     report = StageReport("embed")
-    res = build_embeddings(corpus_artifact / "mix", out, cfg=cfg, embedder="logmel", scenario="clean",
-                           shards=ShardConfig(max_samples=2), report=report)
+    res = build_embeddings(
+        corpus_artifact / "mix",
+        out,
+        cfg=cfg,
+        embedder="logmel",
+        scenario="clean",
+        shards=ShardConfig(max_samples=2),
+        report=report,
+    )
     assert sum(res.samples.values()) == 6 and set(res.samples) == {"train", "validation", "test"}
     assert report.counts["embedded"] == 6 and not report.skipped
     info = json.loads((out / "artifact.json").read_text())
@@ -118,8 +126,10 @@ def test_build_writes_shards_and_consolidated_matrices(corpus_artifact, tmp_path
         vec, meta = decode_npy(raw["npy"]), decode_json(raw["json"])
         assert vec.shape == (128,) and vec.dtype == np.float16
         assert meta["labels"][0] == "synthetic" and len(meta["labels"]) == 3  # corpus tags carried over
-        assert meta["source"]["fingerprint"] == json.loads((corpus_artifact / "mix/artifact.json").read_text())[
-            "fingerprint"]
+        assert (
+            meta["source"]["fingerprint"]
+            == json.loads((corpus_artifact / "mix/artifact.json").read_text())["fingerprint"]
+        )
         assert meta["embedder"]["id"] == "logmel" and meta["deformation"]["type"] == "none"
         assert meta["provenance"]["builder"] == "embed" and meta["provenance"]["source_provenance"]
         by_key[raw["__key__"]] = vec
@@ -141,22 +151,25 @@ def test_mean_aggregation_equals_mean_of_frames(corpus_artifact):
         for i, key in enumerate(mean.tables[split]["key"]):
             rows = table.filter(pl.col("key") == key)["row"].to_numpy()
             assert len(rows) == 5  # 6 s clip, 2 s windows, 1 s hop
-            np.testing.assert_allclose(mean.matrices[split][i], frames.matrices[split][rows].mean(axis=0),
-                                       rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(
+                mean.matrices[split][i], frames.matrices[split][rows].mean(axis=0), rtol=1e-5, atol=1e-4
+            )
 
 
 def test_deformation_scenario_covers_eval_splits_only(corpus_artifact, tmp_path):
     cfg = EmbedConfig()
     report = StageReport("embed")
     clean = build_embeddings(corpus_artifact / "mix", cfg=cfg, embedder="logmel", scenario="clean")
-    noisy = build_embeddings(corpus_artifact / "mix", tmp_path / "noisy", cfg=cfg, embedder="logmel",
-                             scenario="noise_snr20", report=report)
+    noisy = build_embeddings(
+        corpus_artifact / "mix", tmp_path / "noisy", cfg=cfg, embedder="logmel", scenario="noise_snr20", report=report
+    )
     assert set(noisy.samples) == {"validation", "test"}  # training audio is not deformed nor produced
     assert report.counts["not_evaluated"] == clean.samples["train"]
     assert not list((tmp_path / "noisy").glob("train*"))
     for split in ("validation", "test"):
-        assert not np.allclose(noisy.matrices.get(split, load_split(tmp_path / "noisy", split)[0]),
-                               clean.matrices[split], atol=0.1)
+        assert not np.allclose(
+            noisy.matrices.get(split, load_split(tmp_path / "noisy", split)[0]), clean.matrices[split], atol=0.1
+        )
     meta = decode_json(next(iter_samples(tmp_path / "noisy"))["json"])
     assert meta["deformation"]["name"] == "noise_snr20" and meta["deformation"]["params"] == {"snr_db": 20.0}
     assert isinstance(meta["deformation"]["seed"], int)
@@ -167,11 +180,14 @@ def _mixed_artifact(tmp_path: Path) -> Path:
     bad[5] = np.nan
     buf = io.BytesIO()
     sf.write(buf, bad, SR, format="WAV", subtype="FLOAT")  # float WAV keeps the NaN (FLAC cannot hold one)
-    return _write_artifact(tmp_path / "gen", [
-        ("gen-a", "test", encode_flac(tone(220.0, 3.0, SR), SR), {"label": "activated_pleasant"}),
-        ("gen-b", "test", encode_flac(noise(0.5, SR, 0.1), SR), {"label": "deactivated_pleasant"}),
-        ("gen-nan", "test", buf.getvalue(), {"label": "activated_unpleasant"}),
-    ])
+    return _write_artifact(
+        tmp_path / "gen",
+        [
+            ("gen-a", "test", encode_flac(tone(220.0, 3.0, SR), SR), {"label": "activated_pleasant"}),
+            ("gen-b", "test", encode_flac(noise(0.5, SR, 0.1), SR), {"label": "deactivated_pleasant"}),
+            ("gen-nan", "test", buf.getvalue(), {"label": "activated_unpleasant"}),
+        ],
+    )
 
 
 def test_short_clip_nan_and_labels_in_build(tmp_path):
@@ -198,15 +214,28 @@ def test_two_builds_are_byte_identical_and_resume(corpus_artifact, tmp_path):
     cfg = EmbedConfig(scenario_names=["clean", "mp3_32k"])
     for run in ("a", "b"):
         for scenario in ("clean", "noise_snr20", "mp3_32k"):
-            build_embeddings(corpus_artifact / "mix", tmp_path / run / scenario, cfg=cfg, embedder="logmel",
-                             scenario=scenario, shards=ShardConfig(max_samples=2))
+            build_embeddings(
+                corpus_artifact / "mix",
+                tmp_path / run / scenario,
+                cfg=cfg,
+                embedder="logmel",
+                scenario=scenario,
+                shards=ShardConfig(max_samples=2),
+            )
     for scenario in ("clean", "noise_snr20", "mp3_32k"):
         a, b = _files(tmp_path / "a" / scenario), _files(tmp_path / "b" / scenario)
         assert a.keys() == b.keys() and any(k.endswith(".parquet") for k in a)
         assert a == b, scenario
     report = StageReport("embed")
-    build_embeddings(corpus_artifact / "mix", tmp_path / "a" / "clean", cfg=cfg, embedder="logmel",
-                     scenario="clean", shards=ShardConfig(max_samples=2), report=report)
+    build_embeddings(
+        corpus_artifact / "mix",
+        tmp_path / "a" / "clean",
+        cfg=cfg,
+        embedder="logmel",
+        scenario="clean",
+        shards=ShardConfig(max_samples=2),
+        report=report,
+    )
     assert report.run_counts["resumed"] == 6 and report.counts["embedded"] == 6
     assert "resumed" not in report.to_dict()
     assert _files(tmp_path / "a" / "clean") == _files(tmp_path / "b" / "clean")
@@ -241,18 +270,149 @@ def test_params_fragment_validates_and_errors_name_keys(tmp_path):
 
 
 def test_stage_script_writes_artifact_and_metrics(corpus_artifact, tmp_path, monkeypatch):
-    import importlib.util
+    from mgdata.pipeline import stage_main
 
-    spec = importlib.util.spec_from_file_location("stage_embed", REPO / "stages/embed.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
     params = tmp_path / "params.yaml"
-    params.write_text(f"embed:\n  artifacts:\n    - {{name: corpus, path: {corpus_artifact / 'mix'}}}\n"
-                      "shards:\n  max_samples: 3\n")
+    # The executor section reaches the builder (2 worker processes here).
+    params.write_text(
+        f"embed:\n  artifacts:\n    - {{name: corpus, path: {corpus_artifact / 'mix'}}}\n"
+        "shards:\n  max_samples: 3\nexecutor:\n  backend: process\n  workers: 2\n"
+    )
     monkeypatch.chdir(tmp_path)
-    assert stage.main(["--params", str(params), "--embedder", "logmel", "--artifact", "corpus",
-                       "--scenario", "gain_m6"]) == 0
+    assert (
+        stage_main(
+            "embed",
+            [
+                "--params",
+                str(params),
+                "--embedder",
+                "logmel",
+                "--artifact",
+                "corpus",
+                "--scenario",
+                "gain_m6",
+                "--no-progress",
+            ],
+        )
+        == 0
+    )
     out = tmp_path / "data/embed/logmel/corpus/gain_m6"
     assert (out / "artifact.json").exists() and (out / "test.npy").exists() and (out / "validation.parquet").exists()
     metrics = json.loads((tmp_path / "metrics/embed/logmel-corpus-gain_m6.json").read_text())
     assert metrics["embedded"] == 2 and metrics["not_evaluated"] == 4 and metrics["skipped"] == 0
+
+
+# --------------------------------------------------------------------------- executor + labels
+
+
+def _sha256s(path: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+BACKENDS = {
+    "serial": ExecConfig(backend="serial"),
+    "process1": ExecConfig(backend="process", workers=1),
+    "process2": ExecConfig(backend="process", workers=2),
+}
+
+
+@pytest.mark.parametrize("scenario", ["clean", "noise_snr20"])
+def test_every_backend_writes_byte_identical_files(corpus_artifact, tmp_path, scenario):
+    digests = {}
+    for name, exe in BACKENDS.items():
+        out = tmp_path / name
+        res = build_embeddings(
+            corpus_artifact / "mix",
+            out,
+            cfg=EmbedConfig(),
+            embedder="logmel",
+            scenario=scenario,
+            shards=ShardConfig(max_samples=2),
+            executor=exe,
+        )
+        digests[name] = _sha256s(out)
+        assert sum(res.samples.values()) == (6 if scenario == "clean" else 2)
+    assert digests["serial"] == digests["process1"] == digests["process2"]
+    assert any(n.endswith(".npy") for n in digests["serial"]) and any(n.endswith(".parquet") for n in digests["serial"])
+    # The executor is not part of the fingerprint.
+    fps = {json.loads((tmp_path / n / "artifact.json").read_text())["fingerprint"] for n in BACKENDS}
+    assert len(fps) == 1
+
+
+def test_resume_on_workers_rebuilds_the_same_matrices(corpus_artifact, tmp_path):
+    ref, out = tmp_path / "ref", tmp_path / "resume"
+    for path in (ref, out):
+        build_embeddings(
+            corpus_artifact / "mix",
+            path,
+            cfg=EmbedConfig(),
+            embedder="logmel",
+            shards=ShardConfig(max_samples=1),
+            executor=BACKENDS["serial"],
+        )
+    victim = sorted(out.glob("train-*.tar"))[-1]
+    victim.unlink()
+    report = StageReport("embed")
+    build_embeddings(
+        corpus_artifact / "mix",
+        out,
+        cfg=EmbedConfig(),
+        embedder="logmel",
+        shards=ShardConfig(max_samples=1),
+        executor=BACKENDS["process2"],
+        report=report,
+    )
+    assert 0 < report.run_counts["resumed"] < 6
+    assert _sha256s(out) == _sha256s(ref)
+    assert not list(out.glob(".*.part"))
+
+
+def test_label_columns_in_jsons_and_tables(corpus_artifact, tmp_path):
+    from mgdata.embed.build import label_fields
+
+    out = tmp_path / "emb"
+    build_embeddings(corpus_artifact / "mix", out, cfg=EmbedConfig(), embedder="logmel")
+    sources = {
+        decode_json(s["json"])["track_id"]: decode_json(s["json"]) for s in iter_samples(corpus_artifact / "mix")
+    }
+    quadrants = {
+        "calm": "deactivated_pleasant",
+        "dark": "activated_unpleasant",
+        "happy": "activated_pleasant",
+        "sad": "deactivated_unpleasant",
+    }
+    seen_splits = set()
+    for raw in iter_samples(out):
+        meta = decode_json(raw["json"])
+        src = sources[meta["track_id"]]
+        assert meta["mood"] == src["mood_tags"] and meta["style"] == src["style"] == "synthetic"
+        assert meta["split"] == src["split"] == raw["__split__"]
+        # paper1 quadrant of the first mapped mood tag; the probe label is that quadrant (was null).
+        expected = next(quadrants[t] for t in src["mood_tags"] if t in quadrants)
+        assert meta["quadrant"] == meta["label"] == expected
+        seen_splits.add(meta["split"])
+    for split in seen_splits:
+        _, table = load_split(out, split)
+        assert table.schema["mood"] == pl.List(pl.Utf8)
+        for column in ("quadrant", "style", "split", "track_id", "label"):
+            assert table.schema[column] == pl.Utf8 and table[column].null_count() == 0
+        row = table.row(0, named=True)
+        assert row["mood"] == sources[row["track_id"]]["mood_tags"]
+    # A json's own quadrant/mood win over the mapping; missing information stays null.
+    own = label_fields({"quadrant": "activated_pleasant", "mood": ["sad"], "split": "test"})
+    assert own == {"quadrant": "activated_pleasant", "mood": ["sad"], "style": None, "split": "test", "track_id": None}
+    assert label_fields({"mood_tags": ["energetic"]})["quadrant"] is None
+
+
+def test_side_files_are_recorded_in_artifact_json(corpus_artifact, tmp_path):
+    import hashlib
+
+    out = tmp_path / "emb"
+    res = build_embeddings(corpus_artifact / "mix", out, cfg=EmbedConfig(), embedder="logmel")
+    files = json.loads((out / "artifact.json").read_text())["files"]
+    assert set(files) == {f"{s}.{ext}" for s in res.samples for ext in ("npy", "parquet")}
+    for name, entry in files.items():
+        data = (out / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["size"] == len(data)

@@ -40,9 +40,14 @@ def corpus(tmp_path_factory):
     other = sorted(m["track_id"] for m in metas if m["split"] != "train")
     rows = [(t, "ab"[i % 2]) for i, t in enumerate(train[:-1])]  # train[-1] unlabelled
     rows.append((other[0], "c"))
-    labels = pl.DataFrame({"track_id": [r[0] for r in rows], "quadrant": [r[1] for r in rows],
-                           "split": [next(m["split"] for m in metas if m["track_id"] == r[0]) for r in rows],
-                           "duration_s": [4.0] * len(rows)})
+    labels = pl.DataFrame(
+        {
+            "track_id": [r[0] for r in rows],
+            "quadrant": [r[1] for r in rows],
+            "split": [next(m["split"] for m in metas if m["track_id"] == r[0]) for r in rows],
+            "duration_s": [4.0] * len(rows),
+        }
+    )
     return {"mix": root / "mix", "labels": labels, "train": train, "metas": {m["track_id"]: m for m in metas}}
 
 
@@ -109,8 +114,9 @@ def test_build_is_deterministic_and_returns_samples_without_out_dir(corpus, buil
     mem = build_generated(corpus["mix"], corpus["labels"], None, cfg=CFG, shards=SHARDS)
     on_disk = {s["__key__"]: s for s in iter_samples(built["out"])}
     assert [s.key for s in mem.samples] == sorted(on_disk)
-    assert all(s.members["flac"] == on_disk[s.key]["flac"] and s.members["json"] == on_disk[s.key]["json"]
-               for s in mem.samples)
+    assert all(
+        s.members["flac"] == on_disk[s.key]["flac"] and s.members["json"] == on_disk[s.key]["json"] for s in mem.samples
+    )
 
 
 def test_resume_after_deleting_a_shard(corpus, built, tmp_path):
@@ -135,8 +141,20 @@ def test_regenerate_cli_matches_shard_bytes(corpus, built, tmp_path, capsys):
     json_path.write_bytes(sample["json"])
     out = tmp_path / "regen.flac"
     for ref in (key, str(json_path)):
-        args = parser.parse_args(["generate", "regenerate", ref, "--artifact", str(built["out"]),
-                                  "--corpus", str(corpus["mix"]), "--out", str(out), "--check"])
+        args = parser.parse_args(
+            [
+                "generate",
+                "regenerate",
+                ref,
+                "--artifact",
+                str(built["out"]),
+                "--corpus",
+                str(corpus["mix"]),
+                "--out",
+                str(out),
+                "--check",
+            ]
+        )
         assert args.func(args) == 0
         assert out.read_bytes() == sample["flac"]
     assert "matches the shard bytes" in capsys.readouterr().out
@@ -183,8 +201,9 @@ def test_nan_and_silent_output_are_retried_with_next_seed(corpus, tmp_path, monk
     cfg = GenerateConfig(fraction=0.5, sample_s=1.0, seed=1, max_retries=3)
     report = StageReport("generate/flaky")
     # Text mode needs no audio: corpus None takes split/duration from the labels table.
-    result = build_generated(None, corpus["labels"], tmp_path / "flaky", cfg=cfg, shards=SHARDS,
-                             report=report, generator="flaky")
+    result = build_generated(
+        None, corpus["labels"], tmp_path / "flaky", cfg=cfg, shards=SHARDS, report=report, generator="flaky"
+    )
     n_planned = len(result.plan.items)
     assert result.failed == ["b_00001"]
     assert result.n_samples == n_planned - 1
@@ -205,11 +224,17 @@ def test_nan_and_silent_output_are_retried_with_next_seed(corpus, tmp_path, monk
 
 def test_shortage_error_and_bad_label_column(corpus, tmp_path):
     with pytest.raises(ParamsError, match="on_shortage: class 'b' has 12 training clips of 1 s .* 14 are needed"):
-        build_generated(corpus["mix"], corpus["labels"], None, shards=SHARDS,
-                        cfg=GenerateConfig(fraction=1.0, sample_s=1.0, on_shortage="error"))
+        build_generated(
+            corpus["mix"],
+            corpus["labels"],
+            None,
+            shards=SHARDS,
+            cfg=GenerateConfig(fraction=1.0, sample_s=1.0, on_shortage="error"),
+        )
     with pytest.raises(ParamsError, match="label_column"):
-        build_generated(corpus["mix"], corpus["labels"], None, shards=SHARDS,
-                        cfg=GenerateConfig(label_column="valence"))
+        build_generated(
+            corpus["mix"], corpus["labels"], None, shards=SHARDS, cfg=GenerateConfig(label_column="valence")
+        )
 
 
 def test_load_labels_skips_nulls_and_rejects_conflicts(tmp_path):
@@ -224,22 +249,47 @@ def test_load_labels_skips_nulls_and_rejects_conflicts(tmp_path):
 
 
 def test_stage_script_writes_artifact_and_metrics(corpus, built, tmp_path):
-    import importlib.util
-
     import yaml
 
-    spec = importlib.util.spec_from_file_location("stage_generate", Path(__file__).parents[1] / "stages/generate.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    from mgdata.pipeline import stage_main
+
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"generate": {"fraction": 0.5, "sample_s": 1.0, "seed": 7},
-                                      "shards": {"max_samples": 3}}))
+    # The executor section reaches the builder (2 worker processes here).
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "generate": {"fraction": 0.5, "sample_s": 1.0, "seed": 7},
+                "shards": {"max_samples": 3},
+                "executor": {"backend": "process", "workers": 2},
+            }
+        )
+    )
     labels = tmp_path / "labels.parquet"
     corpus["labels"].write_parquet(labels)
     out, metrics = tmp_path / "data/generate/resynth", tmp_path / "metrics/generate/resynth.json"
-    assert stage.main(["--params", str(params), "--generator", "resynth", "--corpus", str(corpus["mix"]),
-                       "--labels", str(labels), "--out-dir", str(out), "--metrics", str(metrics)]) == 0
-    rep = json.loads(metrics.read_text())
+    assert (
+        stage_main(
+            "generate",
+            [
+                "--params",
+                str(params),
+                "--generator",
+                "resynth",
+                "--corpus",
+                str(corpus["mix"]),
+                "--labels",
+                str(labels),
+                "--out-dir",
+                str(out),
+                "--metrics",
+                str(metrics),
+                "--no-progress",
+            ],
+        )
+        == 0
+    )
+    # Metrics hold numbers only; the full report (per class) sits beside them.
+    rep = json.loads(metrics.with_name(metrics.stem + ".report.json").read_text())
     assert rep["total_samples"] == built["result"].n_samples and set(rep["per_class"]) == {"a", "b"}
     # Same params and inputs as the fixture build: same shard bytes (labels hash is the file's here,
     # so compare the audio members rather than the fingerprint-bearing json).
@@ -259,9 +309,14 @@ def test_musicgen_through_the_builder_and_regenerate(corpus, tiny_musicgen, tmp_
     from mgdata.generate.config import MusicgenConfig
 
     labels = corpus["labels"].with_columns(
-        pl.col("quadrant").replace({"a": "activated_pleasant", "b": "deactivated_unpleasant"}))
-    cfg = GenerateConfig(fraction=0.25, sample_s=0.5, seed=2, musicgen=MusicgenConfig(
-        model=str(tiny_musicgen), mode=mode, prime_seconds=1.0, batch_size=2, device="cpu"))
+        pl.col("quadrant").replace({"a": "activated_pleasant", "b": "deactivated_unpleasant"})
+    )
+    cfg = GenerateConfig(
+        fraction=0.25,
+        sample_s=0.5,
+        seed=2,
+        musicgen=MusicgenConfig(model=str(tiny_musicgen), mode=mode, prime_seconds=1.0, batch_size=2, device="cpu"),
+    )
     result = build_generated(corpus["mix"], labels, tmp_path / mode, cfg=cfg, shards=SHARDS, generator="musicgen")
     assert result.n_samples == 2 * result.plan.budget.samples_per_class > 0
     samples = list(iter_samples(tmp_path / mode))
@@ -278,3 +333,47 @@ def test_musicgen_through_the_builder_and_regenerate(corpus, tiny_musicgen, tmp_
     from mgdata.audio import encode_flac
 
     assert encode_flac(y, sr) == samples[-1]["flac"]
+
+
+# --------------------------------------------------------------------------- executor + labels
+
+
+def _sha256s(d: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+def test_every_backend_writes_byte_identical_files(corpus, built, tmp_path):
+    from mgdata.exec import ExecConfig
+
+    digests = {}
+    for name, exe in {
+        "process1": ExecConfig(backend="process", workers=1),
+        "process2": ExecConfig(backend="process", workers=2, max_pending=1),
+    }.items():
+        result = build_generated(corpus["mix"], corpus["labels"], tmp_path / name, cfg=CFG, shards=SHARDS, executor=exe)
+        assert result.fingerprint == built["result"].fingerprint  # the executor is not fingerprinted
+        digests[name] = _sha256s(tmp_path / name)
+    assert digests["process1"] == digests["process2"] == _sha256s(built["out"])  # the fixture build is serial
+    assert sum(n.endswith(".tar") for n in digests["process2"]) >= 3
+
+
+def test_generated_samples_carry_the_label_fields_of_their_source(corpus, built):
+    for s in iter_samples(built["out"]):
+        meta = decode_json(s["json"])
+        src = corpus["metas"][meta["provenance"]["source"]["key"]]
+        assert meta["track_id"] == src["track_id"] and meta["split"] == "train" == src["split"]
+        assert meta["mood"] == src["mood_tags"] and meta["style"] == src["style"]
+        # The corpus json has no quadrant here: the labels table's quadrant column gives it.
+        assert meta["quadrant"] == meta["label"]
+
+
+def test_text_mode_samples_have_the_class_quadrant_and_no_source_fields(corpus, tmp_path, monkeypatch):
+    monkeypatch.setitem(GENERATORS, "flaky", f"{__name__}:FlakyTextGenerator")
+    cfg = GenerateConfig(fraction=0.5, sample_s=1.0, seed=1, max_retries=3)
+    build_generated(None, corpus["labels"], tmp_path / "flaky", cfg=cfg, shards=SHARDS, generator="flaky")
+    for s in iter_samples(tmp_path / "flaky"):
+        meta = decode_json(s["json"])
+        assert meta["quadrant"] == meta["label"] and meta["split"] == "train"
+        assert meta["track_id"] is None and meta["mood"] is None and meta["style"] is None
