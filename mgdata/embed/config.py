@@ -227,7 +227,9 @@ class EmbedConfig:
             check(name in EMBEDDERS, f"embedders[{i}]", f"expected one of {sorted(EMBEDDERS)}, got {name!r}")
         names = [a.name for a in self.artifacts]
         check(len(set(names)) == len(names), "artifacts", "expected distinct artifact names")
-        check(CLEAN not in self.scenarios, f"scenarios.{CLEAN}", f"'{CLEAN}' is built in; do not redefine it")
+        # `clean` may be listed (as type none) so every matrix item has its own params key in dvc.yaml.
+        check(CLEAN not in self.scenarios or self.scenarios[CLEAN].type == "none", f"scenarios.{CLEAN}",
+              f"'{CLEAN}' is the undeformed audio: its type must be none")
         for i, name in enumerate(self.scenario_names):
             check(name == CLEAN or name in self.scenarios, f"scenario_names[{i}]",
                   f"expected '{CLEAN}' or a key of embed.scenarios, got {name!r}")

@@ -26,6 +26,13 @@ def run(ctx: StageContext) -> StageOutcome:
                 ctx.report.set(f"{name}_{key}", value)
     ctx.report.set("mapping", cfg.mapping)
     plot_hours_per_class(tables, ctx.args.plots / "hours_per_class.png")
+    # The same numbers as a DVC data plot, so `dvc plots diff` overlays runs (one row per dataset x split x class).
+    rows = [{"dataset": name, **row} for name, t in tables.items() for row in t.to_dicts()]
+    import polars as pl
+
+    csv = pl.DataFrame(rows, schema={"dataset": pl.String, "split": pl.String, "quadrant": pl.String,
+                                     "tracks": pl.Int64, "hours": pl.Float64}) if rows else pl.DataFrame()
+    csv.write_csv(ctx.args.plots / "hours_per_class.csv", float_precision=4)
     parts = [f"{n}: {r.quadrant_counts()} dropped={r.dropped} conflicts={r.conflicts}" for n, r in results.items()]
     labelled = sum(len(r.table) for r in results.values())
     return StageOutcome(summary="; ".join(parts), inputs=labelled, outputs=labelled)

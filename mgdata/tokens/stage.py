@@ -46,17 +46,32 @@ def run(ctx: StageContext) -> StageOutcome:
 
 
 def run_summary(ctx: StageContext) -> StageOutcome:
-    """Merge the metrics of every configuration of the grid into one table (``metrics/tokens.json``)."""
-    from mgdata.tokens.summary import grid_names, summarize
+    """Merge the metrics of every configuration of the grid into one table.
+
+    The table goes to the stage report and to ``--plots`` (CSV, one row per configuration, for
+    ``dvc plots``); the metrics keep the count only, so ``dvc metrics show`` stays narrow (each
+    configuration's own metrics file already holds its numbers).
+    """
+    import csv
+    import io
+
+    from mgdata.tokens.summary import FIELDS, grid_names, summarize
 
     cfg = ctx.section("tokens")
     summary = summarize(ctx.args.metrics_dir, grid_names(cfg.encoder, cfg.segment_s, cfg.k))
-    for name, entry in summary["configs"].items():
-        for field, value in entry.items():
-            ctx.report.set(f"{name}.{field}", value)
+    ctx.report.set("configs", summary["configs"])
     ctx.report.set("n_configs", summary["n_configs"])
+    fields = [f for f in FIELDS if any(f in entry for entry in summary["configs"].values())]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["config", *fields])
+    for name, entry in summary["configs"].items():
+        writer.writerow([name, *[entry.get(f, "") for f in fields]])
+    out = ctx.args.plots
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(buf.getvalue())
     return StageOutcome(
-        summary=f"tokens summary: {summary['n_configs']} configurations",
+        summary=f"{summary['n_configs']} configurations -> {out}",
         inputs=summary["n_configs"],
         outputs=summary["n_configs"],
     )
