@@ -12,11 +12,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mgdata")
+
+
+_OBJECT_ADDRESS = re.compile(r" (object )?at 0x[0-9a-fA-F]+")
+
+
+def deterministic_text(value: object) -> str:
+    """``str(value)`` without memory addresses (``<_io.BytesIO object at 0x7f..>`` -> ``<_io.BytesIO>``).
+
+    Skip reasons end up in reports that must be a function of inputs and params only.
+    """
+    return _OBJECT_ADDRESS.sub("", str(value))
 
 
 class StageReport:
@@ -31,6 +43,7 @@ class StageReport:
         self.stage = stage
         self.counts: Counter[str] = Counter()
         self.values: dict[str, Any] = {}
+        self.nested: dict[str, Any] = {}
         self.skipped: list[dict[str, str]] = []
         self.run_counts: Counter[str] = Counter()
 
@@ -50,10 +63,30 @@ class StageReport:
         """Record a value (a figure, a dict of per-class figures...)."""
         self.values[name] = value
 
+    def metric(self, name: str, value: Any) -> None:
+        """Record a metric block kept whole in the metrics file (nested dicts whose leaves are numbers).
+
+        For results people diff across params versions (``free.vs_random.p_value``); headline
+        counters need only :meth:`count`/:meth:`set`.
+
+        Raises:
+            TypeError: A leaf is not a number (strings belong in :meth:`set`, the report).
+        """
+        def check(v: Any, path: str) -> None:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    check(x, f"{path}.{k}")
+            elif v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise TypeError(f"metric {path}: expected a number, got {v!r}")
+
+        check(value, name)
+        self.nested[name] = value
+
     def skip(self, item: str, reason: str) -> None:
         """Record that ``item`` (a file, score id or sample key) was skipped, and why."""
+        reason = deterministic_text(reason)
         log.warning("%s: skipped %s: %s", self.stage, item, reason)
-        self.skipped.append({"item": str(item), "reason": str(reason)})
+        self.skipped.append({"item": deterministic_text(item), "reason": reason})
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -66,6 +99,7 @@ class StageReport:
             "stage": self.stage,
             **{k: v for k, v in self.counts.items()},
             **self.values,
+            **self.nested,
             "skipped": len(self.skipped),
             "skipped_by_reason": self.skipped_by_reason,
             "skipped_items": self.skipped,
@@ -81,6 +115,7 @@ class StageReport:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 continue
             out[k] = v
+        out.update(self.nested)
         out["skipped"] = len(self.skipped)
         return out
 

@@ -1,0 +1,107 @@
+"""Section ``decision`` of params.yaml: model sizes, training, generation and evaluation settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from mgdata.config import check, to_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionConfig:
+    """Hyperparameters of the decision Transformer (see params.yaml for why each value).
+
+    The paper uses 6 layers, d_model 768 (its code: 512), 12 (code: 8) heads, feed-forward
+    2048, dropout 0.1; the defaults here are small enough to train on 2 CPU cores in minutes.
+    """
+
+    # model
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    ff_dim: int = 128
+    dropout: float = 0.1
+    max_len: int = 128
+    # training
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 10
+    patience: int = 3
+    min_delta: float = 1e-4
+    ss_alpha: float = 2.0
+    ss_max: float = 0.95
+    seed: int = 0
+    threads: int = 1
+    train_split: str = "train"
+    val_split: str = "validation"
+    test_split: str = "test"
+    # generation
+    strategy: Literal["greedy", "sample"] = "sample"
+    top_k: int = 0
+    top_p: float = 0.8
+    temperature: float = 1.0
+    # evaluation
+    n_permutations: int = 10000
+    n_renders: int = 3
+    crossfade_s: float = 0.02
+    render_corpus_split: str = "train"
+    render_corpus_windows: int = 96
+
+    def __post_init__(self):
+        check(
+            self.d_model >= 8 and self.d_model % self.n_heads == 0,
+            "d_model",
+            "expected an integer >= 8 divisible by n_heads",
+        )
+        check(self.n_heads >= 1, "n_heads", "expected an integer >= 1")
+        check(self.n_layers >= 1, "n_layers", "expected an integer >= 1")
+        check(self.ff_dim >= 1, "ff_dim", "expected an integer >= 1")
+        check(0.0 <= self.dropout < 1.0, "dropout", "expected a number in [0, 1)")
+        check(self.max_len >= 2, "max_len", "expected an integer >= 2")
+        check(self.lr > 0, "lr", "expected a positive learning rate")
+        check(
+            len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "betas", "expected two numbers in [0, 1)"
+        )
+        check(self.weight_decay >= 0, "weight_decay", "expected a number >= 0")
+        check(self.batch_size >= 1, "batch_size", "expected an integer >= 1")
+        check(self.max_epochs >= 1, "max_epochs", "expected an integer >= 1")
+        check(self.patience >= 1, "patience", "expected an integer >= 1")
+        check(self.min_delta >= 0, "min_delta", "expected a number >= 0")
+        check(self.ss_alpha > 0, "ss_alpha", "expected a positive number")
+        check(0.0 <= self.ss_max <= 1.0, "ss_max", "expected a number in [0, 1]")
+        check(self.threads >= 0, "threads", "expected an integer >= 0 (0 = torch default)")
+        check(self.top_k >= 0, "top_k", "expected an integer >= 0 (0 = off)")
+        check(0.0 < self.top_p <= 1.0, "top_p", "expected a number in (0, 1]")
+        check(self.temperature > 0, "temperature", "expected a positive number")
+        check(self.n_permutations >= 100, "n_permutations", "expected an integer >= 100")
+        check(self.n_renders >= 0, "n_renders", "expected an integer >= 0")
+        check(0.0 <= self.crossfade_s <= 0.5, "crossfade_s", "expected seconds in [0, 0.5]")
+        check(self.render_corpus_windows >= 1, "render_corpus_windows", "expected an integer >= 1")
+
+    def model_settings(self) -> dict[str, Any]:
+        """The keys that shape the network (a checkpoint must match them)."""
+        return {k: getattr(self, k) for k in ("d_model", "n_heads", "n_layers", "ff_dim", "dropout", "max_len")}
+
+    def train_settings(self) -> dict[str, Any]:
+        """The keys that change the trained weights (model + optimisation + data split names)."""
+        keys = (
+            "lr",
+            "betas",
+            "weight_decay",
+            "batch_size",
+            "max_epochs",
+            "patience",
+            "min_delta",
+            "ss_alpha",
+            "ss_max",
+            "seed",
+            "train_split",
+            "val_split",
+        )
+        return {**self.model_settings(), **to_dict({k: getattr(self, k) for k in keys})}
+
+
+__all__ = ["DecisionConfig"]

@@ -1,0 +1,221 @@
+"""Action: turn predicted B tokens into audio by concatenating labelled corpus segments.
+
+The corpus is a set of stem-windows with their audio and token sequences; segment ``j`` of
+a window is the audio ``[j * L, (j + 1) * L)`` (``L = segment_s * sample_rate``) and carries
+the window's token ``j`` as label. For each predicted token the renderer picks a corpus
+segment with that label, keeping continuity:
+
+1. the segment that followed the previously chosen one in its source window, if it has the label;
+2. else the candidate closest, in a log-spectrum feature space (32 log-energy bands), to the
+   previous chosen segment (at the first position: to A's first segment);
+3. a label missing from the corpus (constrained generation can fall back outside it) is
+   replaced by the corpus label whose codebook centroid is nearest to it.
+
+Segments are joined with short linear crossfades (``decision.crossfade_s``), using the audio
+that followed each segment in its source for the overlap. B' and A + B' are written as FLAC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mgdata.audio import decode_audio, encode_flac
+from mgdata.decision.data import TokenData, TokenPair, window_key
+from mgdata.errors import InputError
+from mgdata.store import decode_json, iter_samples
+
+N_BANDS = 32
+
+
+def read_window_audio(stems_path: str | Path, keys: Iterable[str]) -> dict[str, tuple[np.ndarray, int]]:
+    """Audio of the wanted stem-windows from a stems artifact, in either layout.
+
+    Per stem-window layout: samples keyed by the stem-window key with a ``flac`` member.
+    Per pair layout: ``a.flac``/``b.flac`` of pair samples, keyed by :func:`window_key`.
+    """
+    wanted = set(keys)
+    out: dict[str, tuple[np.ndarray, int]] = {}
+    for sample in iter_samples(stems_path):
+        if len(out) == len(wanted):
+            break
+        if "flac" in sample:
+            if sample["__key__"] in wanted and sample["__key__"] not in out:
+                out[sample["__key__"]] = decode_audio(sample["flac"])
+        elif "a.flac" in sample:
+            meta = decode_json(sample["json"])
+            for side, stem in (("a", meta["stem_a"]), ("b", meta["stem_b"])):
+                key = window_key(meta["track_id"], meta["window_index"], stem)
+                if key in wanted and key not in out:
+                    out[key] = decode_audio(sample[f"{side}.flac"])
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise InputError(
+            stems_path, f"no audio for stem-window(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+        )
+    return out
+
+
+def band_features(seg: np.ndarray, n_bands: int = N_BANDS) -> np.ndarray:
+    """Log energies of ``n_bands`` equal-width FFT bands of a segment (a cheap timbre/pitch descriptor)."""
+    spec = np.abs(np.fft.rfft(seg.astype(np.float64) * np.hanning(len(seg)))) ** 2
+    bands = np.array_split(spec[1:], n_bands)
+    return np.log10(np.array([b.sum() for b in bands]) + 1e-10)
+
+
+@dataclasses.dataclass
+class SegmentCorpus:
+    """Labelled segments of a set of stem-windows (audio kept per window)."""
+
+    sample_rate: int
+    seg_len: int
+    audio: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    index: list[tuple[str, int]]  # (window key, segment number), sorted
+    feats: np.ndarray  # [n_segments, N_BANDS]
+    by_label: dict[int, list[int]]
+
+    @classmethod
+    def build(
+        cls, windows: dict[str, tuple[np.ndarray, int]], tokens: dict[str, np.ndarray], segment_s: float
+    ) -> SegmentCorpus:
+        """Cut every window into its token segments."""
+        if not windows:
+            raise InputError("render corpus", "no stem-windows to draw segments from")
+        rates = {sr for _, sr in windows.values()}
+        if len(rates) != 1:
+            raise InputError("render corpus", f"stem-windows have several sample rates {sorted(rates)}")
+        sr = rates.pop()
+        seg_len = int(round(segment_s * sr))
+        audio, labels, index, feats = {}, {}, [], []
+        by_label: dict[int, list[int]] = {}
+        for key in sorted(windows):
+            x = windows[key][0]
+            lab = np.asarray(tokens[key], dtype=np.int64)
+            n = min(len(lab), len(x) // seg_len)
+            audio[key], labels[key] = x, lab
+            for j in range(n):
+                by_label.setdefault(int(lab[j]), []).append(len(index))
+                index.append((key, j))
+                feats.append(band_features(x[j * seg_len : (j + 1) * seg_len]))
+        return cls(sr, seg_len, audio, labels, index, np.array(feats).reshape(-1, N_BANDS), by_label)
+
+    def allowed(self) -> list[int]:
+        """The labels present in the corpus (the constraint of constrained generation)."""
+        return sorted(self.by_label)
+
+    def choose(self, tokens: Sequence[int], codebook: np.ndarray, first_ref: np.ndarray | None) -> list[int]:
+        """Indices into ``index`` of the segment chosen for each token (continuity rules above)."""
+        present = np.array(self.allowed())
+        chosen: list[int] = []
+        for _t, tok in enumerate(tokens):
+            tok = int(tok)
+            if tok not in self.by_label:  # nearest present label in codebook space
+                d = np.linalg.norm(codebook[present] - codebook[tok], axis=1)
+                tok = int(present[int(np.argmin(d))])
+            cands = self.by_label[tok]
+            if chosen:
+                key, j = self.index[chosen[-1]]
+                nxt = [c for c in cands if self.index[c] == (key, j + 1)]
+                if nxt:
+                    chosen.append(nxt[0])
+                    continue
+                ref = self.feats[chosen[-1]]
+            else:
+                ref = first_ref
+            if ref is None:
+                chosen.append(cands[0])
+            else:
+                d = np.linalg.norm(self.feats[cands] - ref, axis=1)
+                chosen.append(cands[int(np.argmin(d))])
+        return chosen
+
+    def concatenate(self, chosen: Sequence[int], crossfade: int) -> np.ndarray:
+        """Overlap-add the chosen segments with linear crossfades of ``crossfade`` samples."""
+        L = self.seg_len
+        out = np.zeros(len(chosen) * L + crossfade, dtype=np.float64)
+        ramp = np.linspace(0.0, 1.0, crossfade, endpoint=False) if crossfade else np.zeros(0)
+        for t, c in enumerate(chosen):
+            key, j = self.index[c]
+            x = self.audio[key][j * L : (j + 1) * L + crossfade].astype(np.float64)
+            x = np.pad(x, (0, L + crossfade - len(x)))
+            if crossfade:
+                if t > 0:
+                    x[:crossfade] *= ramp
+                x[L:] *= ramp[::-1]
+            out[t * L : t * L + len(x)] += x
+        return out[: len(chosen) * L].astype(np.float32)
+
+
+def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A + B' (same length), scaled down only if the sum would clip."""
+    n = min(len(a), len(b))
+    y = a[:n].astype(np.float64) + b[:n].astype(np.float64)
+    peak = float(np.max(np.abs(y))) if n else 0.0
+    return (y / peak * 0.99 if peak > 0.99 else y).astype(np.float32)
+
+
+def render_tokens(
+    tokens: Sequence[int],
+    corpus: SegmentCorpus,
+    codebook: np.ndarray,
+    *,
+    crossfade_s: float,
+    a_audio: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """B' audio for predicted ``tokens`` and the (window key, segment) drawn for each."""
+    ref = band_features(a_audio[: corpus.seg_len]) if a_audio is not None and len(a_audio) >= corpus.seg_len else None
+    chosen = corpus.choose(tokens, codebook, ref)
+    audio = corpus.concatenate(chosen, int(round(crossfade_s * corpus.sample_rate)))
+    return audio, [corpus.index[c] for c in chosen]
+
+
+def write_render(
+    out_dir: str | Path, name: str, a_audio: np.ndarray, b_audio: np.ndarray, sr: int, info: dict[str, Any]
+) -> dict[str, Path]:
+    """Write ``{name}_b.flac`` (B'), ``{name}_mix.flac`` (A + B') and ``{name}.json``; returns the paths."""
+    import json
+
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = {"b": d / f"{name}_b.flac", "mix": d / f"{name}_mix.flac", "json": d / f"{name}.json"}
+    paths["b"].write_bytes(encode_flac(b_audio, sr))
+    paths["mix"].write_bytes(encode_flac(mix(a_audio, b_audio), sr))
+    paths["json"].write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return paths
+
+
+def find_pair(data: TokenData, key: str) -> TokenPair:
+    """The pair whose pair key (or ``a_key->b_key``) is ``key``.
+
+    Raises:
+        InputError: No such pair.
+    """
+    for p in data.pairs:
+        if key in (p.pair_key, f"{p.a_key}->{p.b_key}"):
+            return p
+    raise InputError(data.path, f"no pair with key {key!r} in this token artifact")
+
+
+def corpus_keys(data: TokenData, split: str, max_windows: int) -> list[str]:
+    """The first ``max_windows`` stem-window keys (sorted) of ``split``: the render corpus."""
+    keys = sorted(k for k, w in data.windows.items() if str(w["meta"].get("split")) == split)
+    if not keys:
+        raise InputError(f"split {split}", "no stem-windows for the render corpus (empty split)")
+    return keys[:max_windows]
+
+
+__all__ = [
+    "SegmentCorpus",
+    "band_features",
+    "corpus_keys",
+    "find_pair",
+    "mix",
+    "read_window_audio",
+    "render_tokens",
+    "write_render",
+]
