@@ -16,7 +16,8 @@ from mgdata import __version__
 from mgdata.errors import MgdataError
 
 # Modules contributing subcommands (lazy: imported when the CLI is built).
-CLI_MODULES: tuple[str, ...] = ("mgdata.labels.cli", "mgdata.generate.cli", "mgdata.embed.cli", "mgdata.cards")
+CLI_MODULES: tuple[str, ...] = ("mgdata.pipeline.cli", "mgdata.compare", "mgdata.htmlreport", "mgdata.labels.cli", "mgdata.generate.cli", "mgdata.embed.cli", "mgdata.cards",
+                               "mgdata.classify.cli", "mgdata.hub.cli", "mgdata.decision.cli")
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -26,13 +27,25 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
-        print(f"{report['path']}: {report['shards']} shards, {report['samples']} samples, "
-              f"{report['hours']:.3f} h audio")
-        for split, n in report["splits"].items():
-            print(f"  split {split:<12} {n:>8} samples")
-        for label, n in report["labels"].items():
-            print(f"  label {label:<24} {n:>8}")
-        print("checksums: " + ("verified" if report["verified"] else "not checked"))
+        arts = report["artifacts"]
+        plural = "s" if len(arts) != 1 else ""
+        print(f"{report['path']}: {len(arts)} artifact{plural}, {report['shards']} shards, {report['samples']} samples")
+        for folder, art in arts.items():  # hours per artifact: a mix and its stems are not added up
+            state = "" if art["complete"] else " (incomplete: no artifact.json)"
+            print(f"{folder}: {art['shards']} shards, {art['samples']} samples, {art['hours']:.3f} h audio{state}")
+            for split, n in art["splits"].items():
+                print(f"  split {split:<12} {n:>8} samples")
+            for label, n in art["labels"].items():
+                print(f"  label {label:<24} {n:>8}")
+            for name, rec in art["files"].items():
+                size = rec["size"] if rec["size"] is not None else "?"
+                print(f"  file  {name:<24} {size:>8} bytes" + ("" if rec["ok"] else "  FAILED"))
+        if args.no_verify:
+            print("checksums: not checked (--no-verify: indexes trusted)")
+        elif report["ok"]:
+            print("checksums: verified (shards, indexes, side files)")
+        else:  # never "verified" next to an error
+            print(f"checksums: FAILED ({len(report['errors'])} errors)")
     for err in report["errors"]:
         print(f"ERROR {err['shard']}: {err['error']}", file=sys.stderr)
     return 0 if report["ok"] else 1

@@ -295,6 +295,8 @@ def _metrics_tables(metrics_root: Path) -> str:
 
     out = []
     for f in sorted(metrics_root.rglob("*.json")):
+        if f.relative_to(metrics_root).as_posix() == "report.json":
+            continue  # the report stage's own metrics: reading them would make the site depend on its last run
         try:
             flat = flatten(json.loads(f.read_text()))
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -363,6 +365,17 @@ def build_report(root: str | Path = ".", out_dir: str | Path = "reports", *, cfg
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return SiteResult(index=index, artifacts=len(arts), clips=site.clips, images=site.images, tables=len(tables))
+
+
+def run_stage(ctx) -> "StageOutcome":
+    """Stage ``report``: the site from the current workspace into ``--out``."""
+    from mgdata.pipeline import StageOutcome
+
+    res = build_report(".", ctx.args.out, cfg=ctx.section("report"))
+    for k in ("artifacts", "clips", "images", "tables"):
+        ctx.report.set(k, getattr(res, k))
+    return StageOutcome(summary=f"{res.index} ({res.artifacts} artifacts, {res.clips} clips, {res.images} images)",
+                        inputs=res.artifacts, outputs=res.clips + res.images)
 
 
 def _cmd_report(args) -> int:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 EMBEDDERS: dict[str, str] = {
     "logmel": "mgdata.embed.logmel:LogMelEmbedder",
     "hf": "mgdata.embed.hf:HFEmbedder",
+    "musicfeat": "mgdata.embed.musicfeat:MusicFeatEmbedder",
 }
 
 

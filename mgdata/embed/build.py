@@ -177,8 +177,8 @@ def _progress(it, total: int, desc: str, enabled: bool = True):
 
 #: Embedders whose objects are cheap and safe to build in worker processes; others (torch
 #: models: ``hf``) run in the parent, since a model per worker would multiply memory and
-#: torch intra-op threads do not survive fork reliably.
-PROCESS_SAFE_EMBEDDERS = frozenset({"logmel"})
+#: torch intra-op threads do not survive fork reliably. musicfeat is weight-free: safe.
+PROCESS_SAFE_EMBEDDERS = frozenset({"logmel", "musicfeat"})
 #: Clips per executor task: amortises pickling; the output never depends on it.
 CHUNK_CLIPS = 16
 

@@ -7,7 +7,7 @@ The DVC ``embed`` stage is a matrix over ``embedders`` x ``artifacts`` x
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 from mgdata.config import check
 
@@ -41,7 +41,7 @@ class LogMelConfig:
     hop_length: int = 320
     n_mels: int = 64
     fmin_hz: float = 0.0
-    fmax_hz: Optional[float] = None
+    fmax_hz: float | None = None
     stats: bool = True
 
     def __post_init__(self):
@@ -71,7 +71,7 @@ class HFConfig:
     """
 
     model: str = "MIT/ast-finetuned-audioset-10-10-0.4593"
-    revision: Optional[str] = None
+    revision: str | None = None
     layers: list[int] = field(default_factory=lambda: [-1])
     output: Literal["hidden", "pooled"] = "hidden"
     trust_remote_code: bool = False
@@ -106,13 +106,13 @@ class ScenarioConfig:
     """
 
     type: Literal["none", "noise", "gain", "mp3", "pitch_shift", "clipping", "impulse_response"] = "none"
-    snr_db: Optional[float] = None
-    gain_db: Optional[float] = None
-    bitrate_kbps: Optional[int] = None
-    semitones: Optional[float] = None
-    clip_percentile: Optional[int] = None
-    clip_threshold: Optional[float] = None
-    ir_path: Optional[str] = None
+    snr_db: float | None = None
+    gain_db: float | None = None
+    bitrate_kbps: int | None = None
+    semitones: float | None = None
+    clip_percentile: int | None = None
+    clip_threshold: float | None = None
+    ir_path: str | None = None
     rt60_s: float = 0.6
     ir_duration_s: float = 1.0
 
@@ -151,6 +151,30 @@ class ScenarioConfig:
             "impulse_response": ("ir_path",) if self.ir_path else ("rt60_s", "ir_duration_s"),
         }[self.type]
         return {name: getattr(self, name) for name in used}
+
+
+@dataclass(frozen=True)
+class MusicFeatConfig:
+    """Settings of the ``musicfeat`` embedder.
+
+    Attributes:
+        sample_rate: Analysis rate (Hz); 22050 keeps chroma up to the 4th harmonics of the upper voices.
+        n_fft: STFT size for chroma (93 ms at 22.05 kHz: semitone resolution from ~110 Hz up).
+        hop_length: Hop of every frame-wise feature (23 ms).
+        tuning: Reference tuning deviation in fractions of a bin (0 = A440; fixed, not
+            estimated, so one window's estimate cannot shift another's chroma).
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    tuning: float = 0.0
+
+    def __post_init__(self):
+        check(8000 <= self.sample_rate <= 192000, "sample_rate", "expected 8000..192000 Hz")
+        check(self.n_fft >= 256, "n_fft", "expected an STFT size >= 256 samples")
+        check(1 <= self.hop_length <= self.n_fft, "hop_length", "expected 1 <= hop_length <= n_fft")
+        check(-0.5 <= self.tuning <= 0.5, "tuning", "expected -0.5..0.5 bins")
 
 
 @dataclass(frozen=True)
@@ -219,6 +243,7 @@ class EmbedConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     logmel: LogMelConfig = field(default_factory=LogMelConfig)
     hf: HFConfig = field(default_factory=HFConfig)
+    musicfeat: MusicFeatConfig = field(default_factory=MusicFeatConfig)
 
     def __post_init__(self):
         from mgdata.embed.base import EMBEDDERS  # local: base imports nothing heavy

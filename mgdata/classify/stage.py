@@ -1,0 +1,126 @@
+"""Stage ``classify@<task>-<embedder>``: every classifier experiment of one (task, embedder) pair.
+
+Inputs are the consolidated embedding tables of the ``embed`` stage:
+``data/embed/<embedder>/<classify.real_artifact>/<scenario>/{split}.npy + .parquet`` (real audio) and
+``data/embed/<embedder>/<generator>/clean/`` (generated audio; a row carries its source track's id, split
+and labels). In order, into ``data/classify/<task>-<embedder>/``:
+
+* ``baseline/``: real train -> real test, ``classify.trials`` trials (``baseline/model`` is trial 0, the
+  folder ``mgdata classify predict`` takes), permutation p-value, majority/chance references;
+* per generator G: ``augmented@G/`` (real + generated train; deltas vs the baseline, per-class delta
+  plot), ``generated_classified@G/`` (confusion matrices, source track in training / unseen),
+  ``synthetic_only@G`` (trained on generated audio only), ``fad@G`` (Frechet distance vs real train);
+* ``robustness``: every probe on each deformation scenario of the test split (drop vs clean);
+* ``results.md``: the seed paper's Table III layout (baseline and each generator, cells >= +1 % marked).
+
+``metrics/classify/<task>-<embedder>.json`` holds the numbers of all of them (one block per experiment).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from mgdata.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _embed_meta(artifact_dir: Path) -> dict:
+    """Embedder description and windowing recorded by the embed stage (saved with each probe)."""
+    from mgdata.store import read_artifact_info
+
+    embed = read_artifact_info(artifact_dir).get("embed") or {}
+    return {"embedder": embed.get("embedder") or {}, "windowing": embed.get("windowing") or {}}
+
+
+def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -> dict[str, Any]:
+    """Run every experiment of (task, embedder); returns the metrics (numbers only, one block each).
+
+    Raises:
+        InputError: A missing embedding table, task column or class (names it).
+    """
+    from mgdata.classify import experiments as ex
+    from mgdata.classify.report import numbers_only, results_table, write_confusion, write_delta_plot, write_json
+
+    real_dir = embed_root / embedder / cfg.real_artifact
+    meta = _embed_meta(real_dir / "clean")
+    td = ex.prepare_task(ex.load_artifact(real_dir / "clean"), task, cfg)
+    metrics: dict[str, Any] = {}
+
+    base = ex.run_baseline(td, cfg, embedder=meta.get("embedder"))
+    models = base.pop("models")
+    for t, m in enumerate(models):
+        m.meta["windowing"] = meta.get("windowing") or {}
+        m.save(out_dir / "baseline" / ("model" if t == 0 else f"trials/t{t}"))
+    write_json(out_dir / "baseline" / "results.json", numbers_only(base) | {"classes": td.classes})
+    base["models"] = models
+    metrics["baseline"] = {k: base[k] for k in ("summary", "references", "permutation", "counts")}
+
+    augmented = {}
+    for g in cfg.generators:
+        gen = ex.concat_tables(list(ex.load_artifact(embed_root / embedder / g / "clean").values()))
+        res = ex.run_augmented(td, gen, base, cfg, embedder=meta.get("embedder"))
+        write_delta_plot(out_dir / f"augmented@{g}" / "per_class_delta.png", res["per_class_delta"],
+                         f"{task} / {embedder}: real + {g} vs real")
+        write_json(out_dir / f"augmented@{g}" / "results.json", numbers_only(res))
+        metrics[f"augmented@{g}"] = {k: res[k] for k in ("summary", "delta", "per_class_delta", "counts")}
+        augmented[g] = res["summary"]
+
+        res = ex.run_generated_classified(td, gen, base, cfg, embedder=meta.get("embedder"))
+        block: dict[str, Any] = {"counts": res["counts"]}
+        for variant in ("source_in_training", "source_unseen"):
+            r = res[variant]
+            if "pairs" in r and r["n"]:
+                write_confusion(out_dir / f"generated_classified@{g}", f"confusion_{variant}", r,
+                                f"{g} -> {task} ({variant})")
+            block[variant] = {k: v for k, v in r.items() if k not in ("pairs", "classes", "counts")}
+        metrics[f"generated_classified@{g}"] = block
+        metrics[f"synthetic_only@{g}"] = ex.run_synthetic_only(td, gen, cfg, embedder=meta.get("embedder"))
+        metrics[f"fad@{g}"] = ex.run_fad(td, gen, cfg)
+
+    scenarios = {}
+    for sc in cfg.scenarios:
+        d = real_dir / sc
+        if not (d / "test.npy").exists():
+            raise InputError(str(d / "test.npy"), f"scenario {sc!r}: test embeddings missing (run the embed stage)")
+        scenarios[sc] = ex.load_table(d, "test")
+    if scenarios:
+        metrics["robustness"] = ex.run_robustness(td, scenarios, cfg, baseline=base, embedder=meta.get("embedder"))
+
+    md = results_table(task, embedder, metrics["baseline"]["summary"], augmented, highlight_rel=cfg.highlight_rel,
+                       references=metrics["baseline"].get("references"))
+    perm = metrics["baseline"].get("permutation", {})
+    md += (f"\nPermutation test (labels permuted over {metrics['baseline']['counts']['test_tracks']} test tracks, "
+           f"model fixed, {perm.get('n_permutations', 0)} permutations): macro ROC-AUC "
+           f"{perm.get('roc_auc_macro', 0):.3f}, p = {perm.get('p_value', float('nan')):.4f}.\n")
+    (out_dir / "results.md").write_text(md, encoding="utf-8")
+    return numbers_only(metrics)
+
+
+def run(ctx) -> Any:
+    """Stage entry: ``--task`` x ``--embedder`` of the DVC matrix."""
+    from mgdata.pipeline import StageOutcome
+
+    a = ctx.args
+    cfg = ctx.section("classify")
+    out_dir = a.out_root / ctx.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = run_all(a.task, a.embedder, cfg, embed_root=a.embed_root, out_dir=out_dir)
+    for key, value in metrics.items():
+        ctx.report.metric(key, value)
+    # The results table also lands under plots/ so the report and `dvc plots` find it.
+    plots = a.plots_dir / f"{ctx.name}.md"
+    plots.parent.mkdir(parents=True, exist_ok=True)
+    plots.write_text((out_dir / "results.md").read_text(encoding="utf-8"), encoding="utf-8")
+    s = metrics["baseline"]["summary"]
+    roc = s.get("roc_auc_macro", {})
+    p = metrics["baseline"].get("permutation", {}).get("p_value")
+    log.info("classify %s: %s", ctx.name, json.dumps(metrics["baseline"]["summary"], sort_keys=True)[:400])
+    return StageOutcome(
+        summary=f"baseline macro ROC-AUC {roc.get('mean', float('nan')):.3f} ± {roc.get('std', float('nan')):.3f} "
+        f"(permutation p = {p}), experiments: {', '.join(metrics)} -> {out_dir}",
+        inputs=metrics["baseline"]["counts"].get("test_tracks", 0), outputs=len(metrics),
+    )
