@@ -49,7 +49,7 @@ def main() -> None:
     audio_s = sum(p.duration_s for p in plans)
     stem_s = sum(p.duration_s * len(p.stems) for p in plans)
     def render(p):
-        return renderer.render_track(p.notes_s, p.programs, p.n_samples, velocity=cfg.velocity,
+        return renderer.render_track(p.notes_s, p.programs, p.n_samples, velocity=p.velocity,
                                      peak_dbfs=cfg.peak_dbfs)
 
     # One track in memory at a time, as in the stage, so peak RSS is the stage's.

@@ -1,12 +1,13 @@
 """The chorale corpus: real multi-part scores from music21's bundled corpus, rendered offline.
 
-Modules: :mod:`.scores` (select and parse music21 scores), :mod:`.render`
-(tinysoundfont + TimGM6mb.sf2 stems and mix), :mod:`.moods` (the documented
-mode x tempo mood rule), :mod:`.build` (:func:`build_corpus`, the ``corpus``
-stage), :mod:`.config` (params section ``corpus``).
+Modules: :mod:`.scores` (select and parse music21 scores, leave out unpitched
+parts), :mod:`.render` (tinysoundfont + TimGM6mb.sf2 stems and mix),
+:mod:`.moods` (the designed arousal x mode emotion rule), :mod:`.build`
+(:func:`build_corpus`, the ``corpus`` stage: plan -> run -> summarise),
+:mod:`.config` (params section ``corpus``). Splits: :mod:`mgdata.splits`.
 """
 
-from mgdata.corpus.build import CorpusResult, TrackRecord, build_corpus
+from mgdata.corpus.build import CorpusResult, StemRecord, TrackRecord, build_corpus, plan_records
 from mgdata.corpus.config import CorpusConfig
 
-__all__ = ["CorpusConfig", "CorpusResult", "TrackRecord", "build_corpus"]
+__all__ = ["CorpusConfig", "CorpusResult", "StemRecord", "TrackRecord", "build_corpus", "plan_records"]

@@ -30,10 +30,10 @@ does not mention it. See :data:`SOUNDFONT_LICENCE`.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

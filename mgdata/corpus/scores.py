@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +57,7 @@ class PartNotes:
         return {"name": self.name, "notes": [list(n) for n in self.notes]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PartNotes":
+    def from_dict(cls, data: dict[str, Any]) -> PartNotes:
         return cls(data["name"], tuple((float(a), float(b), int(c)) for a, b, c in data["notes"]))
 
 
@@ -70,7 +72,8 @@ class ParsedScore:
         title: Title from the score's metadata (file stem if it has none).
         key: Analysed key, e.g. ``"F# minor"`` (flats written ``b``).
         mode: ``"major"`` or ``"minor"``.
-        parts: Parts in score order (only parts with at least one pitched note).
+        parts: Parts in score order (only pitched parts with at least one note).
+        excluded_parts: Names of unpitched parts left out (percussion, timpani, GM channel 10), score order.
     """
 
     score_id: str
@@ -80,6 +83,7 @@ class ParsedScore:
     key: str
     mode: str
     parts: tuple[PartNotes, ...] = field(default_factory=tuple)
+    excluded_parts: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.mode not in ("major", "minor"):
@@ -92,21 +96,33 @@ class ParsedScore:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "score_id": self.score_id, "track_id": self.track_id, "composer": self.composer,
-            "title": self.title, "key": self.key, "mode": self.mode,
+            "score_id": self.score_id,
+            "track_id": self.track_id,
+            "composer": self.composer,
+            "title": self.title,
+            "key": self.key,
+            "mode": self.mode,
             "parts": [p.to_dict() for p in self.parts],
+            "excluded_parts": list(self.excluded_parts),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ParsedScore":
-        return cls(**{**data, "parts": tuple(PartNotes.from_dict(p) for p in data["parts"])})
+    def from_dict(cls, data: dict[str, Any]) -> ParsedScore:
+        return cls(
+            **{
+                **data,
+                "parts": tuple(PartNotes.from_dict(p) for p in data["parts"]),
+                "excluded_parts": tuple(data.get("excluded_parts", ())),
+            }
+        )
 
 
 # --------------------------------------------------------------------------- ids
 
 
+@lru_cache(maxsize=1)
 def corpus_root() -> Path:
-    """The folder of music21's bundled corpus."""
+    """The folder of music21's bundled corpus (cached: listing calls it once per file)."""
     import music21.corpus
 
     return Path(music21.corpus.__file__).resolve().parent
@@ -114,7 +130,11 @@ def corpus_root() -> Path:
 
 def score_id_of(path: str | Path) -> str:
     """Corpus-relative POSIX path of a score file (its score id)."""
-    path = Path(path).resolve()
+    path = Path(path)
+    try:  # music21 lists absolute paths under its corpus folder: no filesystem call needed
+        return path.relative_to(corpus_root()).as_posix()
+    except ValueError:
+        path = path.resolve()
     try:
         return path.relative_to(corpus_root()).as_posix()
     except ValueError:
@@ -159,7 +179,8 @@ def list_candidates(composers: Sequence[str], extensions: Sequence[str]) -> dict
         best: dict[str, str] = {}
         for p in sorted(paths, key=lambda p: (rank.get(Path(p).suffix.lower(), len(rank)), str(p))):
             if Path(p).suffix.lower() in rank:
-                best.setdefault(track_id_of(score_id_of(p)), score_id_of(p))
+                sid = score_id_of(p)
+                best.setdefault(track_id_of(sid), sid)
         ids = sorted(best.values())
         exts = sorted(rank)
         if not ids:
@@ -180,9 +201,11 @@ def selection_order(candidates: dict[str, list[str]], seed: int) -> list[str]:
     candidate lists.
     """
     queues = []
-    for i, name in enumerate(sorted(candidates)):
+    for name in sorted(candidates):
         ids = sorted(candidates[name])
-        rng = np.random.default_rng([seed, i, stable_int(name)])
+        # Seeded by the composer's name only (not its position in the list), so adding a
+        # repertoire leaves every other repertoire's draw order, hence its tracks, unchanged.
+        rng = np.random.default_rng([seed, stable_int(name)])
         queues.append([ids[j] for j in rng.permutation(len(ids))])
     order: list[str] = []
     for k in range(max((len(q) for q in queues), default=0)):
@@ -214,6 +237,27 @@ def _unique(names: Iterable[str]) -> list[str]:
         seen[n] = seen.get(n, 0) + 1
         out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
     return out
+
+
+def is_unpitched_part(part: Any) -> bool:
+    """Whether a music21 part is percussion to leave out of the stems.
+
+    True for a part whose instrument is unpitched percussion or timpani, is on
+    General-MIDI channel 10 (music21's 0-based ``midiChannel == 9``), or whose
+    notes are all unpitched (``Unpitched``/``PercussionChord``). Why: a GM
+    SoundFont renders such parts as drum kits or timpani rolls whose "pitch" is a
+    drum map, and a stem of them is not a melodic line for stem pairing. Pitched
+    percussion with a melodic line (glockenspiel, marimba...) is kept.
+    """
+    from music21 import instrument, note, percussion
+
+    for inst in part.recurse().getElementsByClass(instrument.Instrument):
+        if isinstance(inst, (instrument.UnpitchedPercussion, instrument.Timpani)):
+            return True
+        if getattr(inst, "midiChannel", None) == 9:
+            return True
+    notes = list(part.recurse().notes)
+    return bool(notes) and all(isinstance(n, (note.Unpitched, percussion.PercussionChord)) for n in notes)
 
 
 def _part_notes(part: Any) -> tuple[tuple[float, float, int], ...]:
@@ -269,8 +313,11 @@ def parse_score(score_id: str, *, min_parts: int = 2) -> ParsedScore:
         raise BadScore(sid, "no_key", f"key analysis gave mode {mode!r}")
     raw_parts = list(score.parts)
     names = _unique(_part_name(p, i) for i, p in enumerate(raw_parts))
-    parts = []
+    parts, excluded = [], []
     for name, part in zip(names, raw_parts):
+        if is_unpitched_part(part):
+            excluded.append(name)
+            continue
         try:
             notes = _part_notes(part)
         except Exception as exc:  # noqa: BLE001
@@ -285,6 +332,12 @@ def parse_score(score_id: str, *, min_parts: int = 2) -> ParsedScore:
     title = (md.bestTitle if md is not None else None) or Path(sid).name
     title = re.sub(r"\.(mxl|musicxml|xml|krn)$", "", str(title).strip())
     return ParsedScore(
-        score_id=sid, track_id=track_id_of(sid), composer=composer_of(sid), title=title,
-        key=f"{tonic} {mode}", mode=mode, parts=tuple(parts),
+        score_id=sid,
+        track_id=track_id_of(sid),
+        composer=composer_of(sid),
+        title=title,
+        key=f"{tonic} {mode}",
+        mode=mode,
+        parts=tuple(parts),
+        excluded_parts=tuple(excluded),
     )
