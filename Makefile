@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+EXTRAS := $(VENV)/.extras-stamp
 export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: install test test-all repro bench clean
+.PHONY: install install-extras lint format test test-slow faults test-all repro report bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +25,43 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 
 install: $(STAMP)
 
+# What the slow suites need: Ray (executor), moto + dvc-s3 (S3 remote), selenium + Debian chromium (report).
+$(EXTRAS): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test,ray,remote,browser]"
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	touch $(EXTRAS)
+
+install-extras: $(EXTRAS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 test: install
 	$(BIN)/pytest -q
 
-test-all: install
+# The slow suites CI runs: Ray executor, fault injection, S3 remote, Hub round trip, browser, dvc exp.
+test-slow: install-extras
+	$(BIN)/pytest -q -m slow
+
+faults: install-extras
+	$(BIN)/pytest -q -m slow tests/faults
+
+test-all: install-extras
 	$(BIN)/pytest -q -m ""
 
 repro: install
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro || { \
+	  echo "dvc repro failed. If it says the lock .dvc/tmp/rwlock is held after an interrupted run" \
+	       "and no dvc process is running, delete .dvc/tmp/rwlock and rerun (see README, Recovering)." >&2; exit 1; }
+
+report: install
+	$(BIN)/mgdata report --out reports
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,6 +1,5 @@
-"""The draft classify stage end to end on tiny embedding tables written like the embed stage's."""
+"""The classify stage end to end (through stage_main) on tiny embedding tables written like the embed stage's."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,13 +11,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_classify_experiments import make_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _stage():
-    spec = importlib.util.spec_from_file_location("classify_stage", ROOT / "stages" / "classify.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _write(folder: Path, table, split: str | None = None):
@@ -49,6 +41,7 @@ def test_stage_runs_every_experiment(tmp_path):
     _write(emb / "resynth" / "clean", gen)
     params = {
         "classify": {
+            "generators": ["resynth"],
             "embedders": ["logmel"],
             "scenarios": ["noise_snr20"],
             "trials": 2,
@@ -61,41 +54,31 @@ def test_stage_runs_every_experiment(tmp_path):
         }
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    stage = _stage()
-    common = [
-        "--params",
-        str(tmp_path / "params.yaml"),
-        "--task",
-        "quadrant",
-        "--embedder",
-        "logmel",
-        "--embed-root",
-        str(tmp_path / "embed"),
-        "--out-root",
-        str(tmp_path / "out"),
-        "--metrics-dir",
-        str(tmp_path / "metrics"),
+    from mgdata.pipeline import stage_main
+
+    argv = [
+        "--params", str(tmp_path / "params.yaml"), "--task", "quadrant", "--embedder", "logmel",
+        "--embed-root", str(tmp_path / "embed"), "--out-root", str(tmp_path / "out"),
+        "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "metrics" / "quadrant-logmel.json"),
+        "--report", str(tmp_path / "report.json"), "--no-progress",
     ]
-    for exp in ("baseline", "augmented", "generated_classified", "synthetic_only", "robustness", "fad", "report"):
-        extra = ["--generator", "resynth"] if exp in stage.NEEDS_GENERATOR else []
-        assert stage.main([*common, "--experiment", exp, *extra]) == 0
-    pair = tmp_path / "metrics" / "quadrant-logmel"
-    base = json.loads((pair / "baseline.json").read_text())
-    assert base["summary"]["roc_auc_macro_mean"] > 0.8 and 0 < base["permutation"]["p_value"] <= 1
-    assert "f1_macro_rel" in json.loads((pair / "augmented@resynth.json").read_text())["delta"]
-    rob = json.loads((pair / "robustness.json").read_text())
-    assert rob["mlp"]["noise_snr20"]["roc_auc_macro_drop"] > 0
+    assert stage_main("classify", argv) == 0
+    m = json.loads((tmp_path / "metrics" / "quadrant-logmel.json").read_text())
+    assert m["baseline"]["summary"]["roc_auc_macro_mean"] > 0.8 and 0 < m["baseline"]["permutation"]["p_value"] <= 1
+    assert "f1_macro_rel" in m["augmented@resynth"]["delta"]
+    assert m["robustness"]["mlp"]["noise_snr20"]["roc_auc_macro_drop"] > 0
+    assert {"generated_classified@resynth", "synthetic_only@resynth", "fad@resynth"} <= set(m)
     out = tmp_path / "out" / "quadrant-logmel"
     assert (out / "baseline" / "model" / "model.safetensors").exists()
     assert json.loads((out / "baseline" / "model" / "probe.json").read_text())["windowing"]["window_s"] == 2.0
     assert (out / "generated_classified@resynth" / "confusion_source_in_training.png").exists()
     assert (out / "augmented@resynth" / "per_class_delta.png").exists()
-    md = (out / "report" / "results.md").read_text()
+    md = (out / "results.md").read_text()
     assert "| real + resynth |" in md and "p = " in md
-    # determinism: a rerun of the baseline writes byte-identical metrics and weights
-    first = (pair / "baseline.json").read_bytes(), (out / "baseline" / "model" / "model.safetensors").read_bytes()
-    assert stage.main([*common, "--experiment", "baseline"]) == 0
-    assert first == (
-        (pair / "baseline.json").read_bytes(),
-        (out / "baseline" / "model" / "model.safetensors").read_bytes(),
-    )
+    assert (tmp_path / "plots" / "quadrant-logmel.md").read_text() == md
+    # determinism: a rerun writes byte-identical metrics and weights
+    first = ((tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
+             (out / "baseline" / "model" / "model.safetensors").read_bytes())
+    assert stage_main("classify", argv) == 0
+    assert first == ((tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
+                     (out / "baseline" / "model" / "model.safetensors").read_bytes())

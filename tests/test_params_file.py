@@ -33,13 +33,41 @@ def test_every_hyperparameter_has_a_why_comment():
     assert not missing, "params without a why-comment:\n" + "\n".join(missing)
 
 
+def _lookup(params, dotted):
+    node = params
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _items(params, stage):
+    """The foreach/matrix items of a stage as substitution dicts (``item`` / ``item.x`` -> value)."""
+    import itertools
+
+    if "foreach" in stage:
+        values = _lookup(params, stage["foreach"][2:-1])
+        return [{"item": v} for v in values]
+    if "matrix" in stage:
+        axes = {k: _lookup(params, v[2:-1]) if isinstance(v, str) else v for k, v in stage["matrix"].items()}
+        combos = itertools.product(*axes.values())
+        return [{f"item.{k}": v for k, v in zip(axes, combo)} for combo in combos]
+    return [{}]
+
+
 def test_dvc_stages_declare_existing_params():
+    """Every params dep of every stage instance (foreach/matrix items substituted) exists in params.yaml."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         body = stage.get("do", stage)
-        for dep in body.get("params", []):
-            node = params
-            for part in dep.split("."):
-                assert part in node, f"stage {name}: params dep {dep} is not in params.yaml"
-                node = node[part]
+        for item in _items(params, stage):
+            for dep in body.get("params", []):
+                for key, value in item.items():
+                    if isinstance(value, dict):  # e.g. embed.artifacts items: ${item.artifact.name}
+                        for sub, v in value.items():
+                            dep = dep.replace("${" + f"{key}.{sub}" + "}", str(v))
+                    dep = dep.replace("${" + key + "}", str(value))
+                node = params
+                for part in dep.split("."):
+                    assert isinstance(node, dict) and part in node, f"stage {name} {item}: params dep {dep} missing"
+                    node = node[part]

@@ -266,10 +266,9 @@ def test_build_relabel_bad_manifest(tmp_path):
 
 
 def _stage_main():
-    spec = importlib.util.spec_from_file_location("stage_relabel", ROOT / "stages" / "relabel.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    from mgdata.pipeline import stage_main
+
+    return lambda argv: stage_main("relabel", argv)
 
 
 def test_stage_writes_outputs_metrics_and_plot_deterministically(tmp_path, corpus_artifact):
@@ -280,14 +279,17 @@ def test_stage_writes_outputs_metrics_and_plot_deterministically(tmp_path, corpu
     for run in ("a", "b"):
         d = tmp_path / run
         argv = ["--params", str(params), "--manifest", str(corpus_artifact / "manifest.parquet"),
-                "--out-dir", str(d / "data"), "--metrics", str(d / "metrics.json"), "--plots", str(d / "plots")]
+                "--out-dir", str(d / "data"), "--metrics", str(d / "metrics.json"), "--plots", str(d / "plots"),
+                "--report", str(d / "report.json")]
         assert main(argv) == 0
         outputs.append(d)
     a, b = outputs
-    for name in ("data/corpus_quadrants.parquet", "data/jamendo_quadrants.parquet", "metrics.json",
-                 "plots/hours_per_class.png"):
+    for name in ("data/corpus_quadrants.parquet", "data/jamendo_quadrants.parquet", "metrics.json", "report.json",
+                 "plots/hours_per_class.png", "plots/hours_per_class.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    metrics = json.loads((a / "metrics.json").read_text())
+    flat = json.loads((a / "metrics.json").read_text())
+    assert flat["jamendo_tracks_dropped"] == 24 and all(isinstance(v, (int, float)) for v in flat.values())
+    metrics = json.loads((a / "report.json").read_text())
     corpus = pl.read_parquet(a / "data" / "corpus_quadrants.parquet")
     manifest = pl.read_parquet(corpus_artifact / "manifest.parquet")
     assert corpus.height == metrics["corpus"]["tracks_labelled"] == manifest.height  # every synthetic track has moods

@@ -11,7 +11,9 @@ def test_skips_are_counted_and_listed(tmp_path):
     r.skip("a.mp3", "unreadable audio: bad header")
     r.skip("b.mp3", "unreadable audio: truncated")
     r.skip("c.mp3", "missing file")
-    d = json.loads(r.write(tmp_path / "m.json").read_text())
+    m = json.loads(r.write(tmp_path / "m.json", tmp_path / "r.json").read_text())
+    assert m == {"tracks": 3, "skipped": 3}  # metrics: numbers only
+    d = json.loads((tmp_path / "r.json").read_text())
     assert d["tracks"] == 3 and d["skipped"] == 3
     assert d["skipped_by_reason"] == {"unreadable audio": 2, "missing file": 1}
     assert {s["item"] for s in d["skipped_items"]} == {"a.mp3", "b.mp3", "c.mp3"}

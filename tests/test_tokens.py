@@ -309,7 +309,7 @@ def test_dvc_stage_matrix_and_params_deps_cover_the_config():
     if "${tokens.encoder}" not in str(tok.get("outs")):
         pytest.skip("dvc.yaml still has the pre-v2 tokens stage (the lead names the outputs by encoder)")
     assert tok["matrix"] == {"segment_s": "${tokens.segment_s}", "k": "${tokens.k}"}
-    assert tok["outs"] == ["data/tokens/${tokens.encoder}-s${item.segment_s}-k${item.k}"]
+    assert "data/tokens/${tokens.encoder}-s${item.segment_s}-k${item.k}" in [next(iter(o)) for o in tok["outs"]]
     # every setting that changes the content is a params dep; the grid and the cache folder are not
     deps = {p.removeprefix("tokens.") for p in tok["params"] if isinstance(p, str) and p.startswith("tokens.")}
     expected = {f.name for f in dataclasses.fields(TokensConfig)} - {"segment_s", "k", "frames_cache"}

@@ -457,9 +457,13 @@ def test_stage_functions_through_stage_main(tmp_path):
                 str(tmp_path / "m" / "tokens"),
                 "--metrics",
                 str(tmp_path / "m" / "tokens.json"),
+                "--plots",
+                str(tmp_path / "plots" / "tokens" / "stats.csv"),
             ],
         )
         == 0
     )
     summary = json.loads((tmp_path / "m" / "tokens.json").read_text())
-    assert summary["n_configs"] == 1 and summary["chroma_stft-s0.5-k4.k"] == 4
+    assert summary["n_configs"] == 1
+    table = (tmp_path / "plots" / "tokens" / "stats.csv").read_text().splitlines()
+    assert table[0].startswith("config,") and table[1].startswith("chroma_stft-s0.5-k4,")

@@ -74,7 +74,10 @@ def run_relabel(args: argparse.Namespace) -> int:
     if args.stats is not None:
         report.set("summary", summary)
         report.set("per_split", table_to_dict(qtable))
-        report.write(args.stats)
+        # The stats file is a full report (per-split tables, every skipped row), not a DVC metrics file.
+        from mgdata.report import _write_json
+
+        _write_json(Path(args.stats), report.to_dict())
     return 0
 
 
