@@ -65,8 +65,13 @@ def bench_resynth(clips: int, clip_s: float) -> dict:
     for i, x in enumerate(xs):
         resynthesize(x, cfg.sample_rate, cfg, seed=i)
     dt = time.perf_counter() - t0
-    return {"clips": clips, "clip_s": clip_s, "seconds_audio": clips * clip_s, "seconds_wall": round(dt, 3),
-            "rtf": round(clips * clip_s / dt, 1)}
+    return {
+        "clips": clips,
+        "clip_s": clip_s,
+        "seconds_audio": clips * clip_s,
+        "seconds_wall": round(dt, 3),
+        "rtf": round(clips * clip_s / dt, 1),
+    }
 
 
 def bench_build(tmp: Path, clip_s: float) -> dict:
@@ -84,8 +89,12 @@ def bench_build(tmp: Path, clip_s: float) -> dict:
     t0 = time.perf_counter()
     result = build_generated(root / "mix", labels, tmp / "out", cfg=cfg, shards=ShardConfig())
     dt = time.perf_counter() - t0
-    return {"samples": result.n_samples, "seconds_audio": result.seconds, "seconds_wall": round(dt, 3),
-            "rtf": round(result.seconds / dt, 1)}
+    return {
+        "samples": result.n_samples,
+        "seconds_audio": result.seconds,
+        "seconds_wall": round(dt, 3),
+        "rtf": round(result.seconds / dt, 1),
+    }
 
 
 def bench_musicgen(tmp: Path, n: int) -> dict:
@@ -107,9 +116,14 @@ def bench_musicgen(tmp: Path, n: int) -> dict:
     t0 = time.perf_counter()
     out = gen.generate(reqs)
     dt = time.perf_counter() - t0
-    return {"samples": len(out), "sample_s": 1.0, "seconds_wall": round(dt, 3),
-            "samples_per_s": round(len(out) / dt, 2), "rtf": round(len(out) / dt, 2),
-            "note": "tiny random model: measures the pipeline overhead, not real MusicGen speed"}
+    return {
+        "samples": len(out),
+        "sample_s": 1.0,
+        "seconds_wall": round(dt, 3),
+        "samples_per_s": round(len(out) / dt, 2),
+        "rtf": round(len(out) / dt, 2),
+        "note": "tiny random model: measures the pipeline overhead, not real MusicGen speed",
+    }
 
 
 def main() -> None:
@@ -130,16 +144,25 @@ def main() -> None:
         print(json.dumps(res, sort_keys=True))
         return
     r = res["resynth"]
-    print(f"resynth: {r['seconds_audio']:.0f} s audio in {r['seconds_wall']:.2f} s on 1 core -> "
-          f"{r['rtf']}x real time (target >= 20x)")
+    print(
+        f"resynth: {r['seconds_audio']:.0f} s audio in {r['seconds_wall']:.2f} s on 1 core -> "
+        f"{r['rtf']}x real time (target >= 20x)"
+    )
     b = res["build_resynth"]
-    print(f"build (resynth, end to end): {b['samples']} samples, {b['seconds_audio']:.0f} s in "
-          f"{b['seconds_wall']:.2f} s -> {b['rtf']}x real time")
+    print(
+        f"build (resynth, end to end): {b['samples']} samples, {b['seconds_audio']:.0f} s in "
+        f"{b['seconds_wall']:.2f} s -> {b['rtf']}x real time"
+    )
     m = res.get("musicgen_tiny")
     if m:
-        print("musicgen (tiny, CPU): " + (m["skipped"] if "skipped" in m else
-                                          f"{m['samples']} x 1 s in {m['seconds_wall']:.2f} s -> "
-                                          f"{m['samples_per_s']} samples/s"))
+        print(
+            "musicgen (tiny, CPU): "
+            + (
+                m["skipped"]
+                if "skipped" in m
+                else f"{m['samples']} x 1 s in {m['seconds_wall']:.2f} s -> {m['samples_per_s']} samples/s"
+            )
+        )
     print(f"peak RSS: {res['peak_rss_mb']} MB")
     sys.stdout.flush()
 

@@ -39,8 +39,9 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
-    cfg = CorpusConfig(composers=args.composers, n_tracks=args.tracks, max_duration_s=args.max_duration_s,
-                       sample_rate=args.sample_rate)
+    cfg = CorpusConfig(
+        composers=args.composers, n_tracks=args.tracks, max_duration_s=args.max_duration_s, sample_rate=args.sample_rate
+    )
     t0 = time.perf_counter()
     plans = plan_corpus(cfg, StageReport("bench"), progress=False)
     t_parse = time.perf_counter() - t0
@@ -48,9 +49,9 @@ def main() -> None:
 
     audio_s = sum(p.duration_s for p in plans)
     stem_s = sum(p.duration_s * len(p.stems) for p in plans)
+
     def render(p):
-        return renderer.render_track(p.notes_s, p.programs, p.n_samples, velocity=p.velocity,
-                                     peak_dbfs=cfg.peak_dbfs)
+        return renderer.render_track(p.notes_s, p.programs, p.n_samples, velocity=p.velocity, peak_dbfs=cfg.peak_dbfs)
 
     # One track in memory at a time, as in the stage, so peak RSS is the stage's.
     best = float("inf")
@@ -70,13 +71,16 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
     print(f"renderer: {renderer_version()} with {renderer.name}, one core, {cfg.sample_rate} Hz mono")
-    print(f"tracks: {len(plans)} ({', '.join(args.composers)}), {len(plans) and stem_s / audio_s:.1f} stems/track, "
-          f"{audio_s:.1f} s of mix audio, {stem_s:.1f} s of stem audio")
+    print(
+        f"tracks: {len(plans)} ({', '.join(args.composers)}), {len(plans) and stem_s / audio_s:.1f} stems/track, "
+        f"{audio_s:.1f} s of mix audio, {stem_s:.1f} s of stem audio"
+    )
     print(f"parse (music21, incl. key analysis): {t_parse:.2f} s = {t_parse / max(len(plans), 1):.3f} s/track")
-    print(f"render: {best:.3f} s (best of {args.repeats}) -> real-time factor {audio_s / best:.0f}x "
-          f"(mix seconds/wall second; target >= 100x), {stem_s / best:.0f}x per stem-second")
-    print(f"FLAC encode mix+stems: {t_encode:.3f} s -> {audio_s / t_encode:.0f}x real time, "
-          f"{n_bytes / 1e6:.1f} MB")
+    print(
+        f"render: {best:.3f} s (best of {args.repeats}) -> real-time factor {audio_s / best:.0f}x "
+        f"(mix seconds/wall second; target >= 100x), {stem_s / best:.0f}x per stem-second"
+    )
+    print(f"FLAC encode mix+stems: {t_encode:.3f} s -> {audio_s / t_encode:.0f}x real time, {n_bytes / 1e6:.1f} MB")
     print(f"end to end: {(t_parse + best + t_encode) / max(len(plans), 1):.3f} s/track")
     print(f"peak RSS: {rss_mb:.0f} MB")
 

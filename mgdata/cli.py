@@ -10,14 +10,24 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from mgdata import __version__
 from mgdata.errors import MgdataError
 
 # Modules contributing subcommands (lazy: imported when the CLI is built).
-CLI_MODULES: tuple[str, ...] = ("mgdata.pipeline.cli", "mgdata.compare", "mgdata.htmlreport", "mgdata.labels.cli", "mgdata.generate.cli", "mgdata.embed.cli", "mgdata.cards",
-                               "mgdata.classify.cli", "mgdata.hub.cli", "mgdata.decision.cli")
+CLI_MODULES: tuple[str, ...] = (
+    "mgdata.pipeline.cli",
+    "mgdata.compare",
+    "mgdata.htmlreport",
+    "mgdata.labels.cli",
+    "mgdata.generate.cli",
+    "mgdata.embed.cli",
+    "mgdata.cards",
+    "mgdata.classify.cli",
+    "mgdata.hub.cli",
+    "mgdata.decision.cli",
+)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -77,8 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         "verify each against its sidecar index. Exits 1 and names the shard if one is corrupt or truncated.",
     )
     insp.add_argument("path", help="a .tar shard or a directory (searched recursively)")
-    insp.add_argument("--json", action="store_true", help="print one JSON object (keys: shards, samples, "
-                      "seconds, splits, labels, ok, errors, ...)")
+    insp.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (keys: shards, samples, seconds, splits, labels, ok, errors, ...)",
+    )
     insp.add_argument("--no-verify", action="store_true", help="trust the indexes; skip reading the tars")
     insp.set_defaults(func=_cmd_inspect)
 

@@ -24,9 +24,10 @@ import json
 import math
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -54,7 +55,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def metric_file_name(path: str) -> str:
     """``metrics/classify/x.json`` -> ``classify/x`` (the prefix of that file's metric names)."""
-    p = path[len("metrics/"):] if path.startswith("metrics/") else path
+    p = path[len("metrics/") :] if path.startswith("metrics/") else path
     return p[: -len(".json")] if p.endswith(".json") else p
 
 
@@ -87,8 +88,7 @@ def versions_from_exp_show(doc: list[dict[str, Any]], *, include_workspace: bool
         for exp in entry.get("experiments") or []:
             for rev in exp.get("revs") or []:
                 if rev.get("data"):
-                    out.append(version_from_dvc_data(rev.get("name") or exp.get("name") or rev["rev"][:7],
-                                                     rev["data"]))
+                    out.append(version_from_dvc_data(rev.get("name") or exp.get("name") or rev["rev"][:7], rev["data"]))
     return out
 
 
@@ -198,8 +198,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def compare(versions: list[Version], patterns: Iterable[str] = ("*",), *, threshold: float = 0.01,
-            changed_only: bool = False) -> Comparison:
+def compare(
+    versions: list[Version], patterns: Iterable[str] = ("*",), *, threshold: float = 0.01, changed_only: bool = False
+) -> Comparison:
     """Build the comparison of ``versions`` for the metrics matching any glob of ``patterns``.
 
     Args:
@@ -232,8 +233,10 @@ def render(cmp: Comparison, fmt: str = "table") -> str:
         lines.insert(1, "|" + "---|" * len(rows[0]))
         return "\n".join(lines) + "\n"
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-           for r in rows]
+    out = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    ]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out) + "\n"
 
@@ -259,16 +262,30 @@ def register_cli(sub) -> None:
         description=__doc__,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    p.add_argument("--exp", action="store_true", help="the baseline and its DVC experiments (dvc exp show); "
-                   "the default when no --rev/--workspace is given")
+    p.add_argument(
+        "--exp",
+        action="store_true",
+        help="the baseline and its DVC experiments (dvc exp show); the default when no --rev/--workspace is given",
+    )
     p.add_argument("--rev", action="append", default=[], metavar="REV", help="a git revision or tag (repeatable)")
-    p.add_argument("--workspace", action="append", default=[], metavar="DIR",
-                   help="a project folder with metrics/ and params.yaml (repeatable)")
-    p.add_argument("--metrics", action="append", default=[], metavar="GLOB",
-                   help="metric names to show, e.g. 'classify/*/f1_macro' (repeatable; default all)")
+    p.add_argument(
+        "--workspace",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a project folder with metrics/ and params.yaml (repeatable)",
+    )
+    p.add_argument(
+        "--metrics",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="metric names to show, e.g. 'classify/*/f1_macro' (repeatable; default all)",
+    )
     p.add_argument("--changed", action="store_true", help="only metrics whose value differs between versions")
-    p.add_argument("--threshold", type=float, default=0.01,
-                   help="mark relative changes at least this large (default 0.01 = 1%%)")
+    p.add_argument(
+        "--threshold", type=float, default=0.01, help="mark relative changes at least this large (default 0.01 = 1%%)"
+    )
     p.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
     p.add_argument("--repo", default=".", help="project folder for --exp/--rev (default: .)")
     p.set_defaults(func=_cmd_compare)

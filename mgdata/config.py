@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -83,9 +84,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise ParamsError(path, f"expected a mapping, got {value!r}")
         key_tp, val_tp = args if args else (Any, Any)
-        return {
-            _convert(key_tp, k, path): _convert(val_tp, v, _join(path, str(k))) for k, v in value.items()
-        }
+        return {_convert(key_tp, k, path): _convert(val_tp, v, _join(path, str(k))) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
             raise ParamsError(path, f"expected true or false, got {value!r}")

@@ -22,9 +22,10 @@ import html
 import json
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -126,8 +127,10 @@ class _Site:
             _thumbnail(audio, sr, self.out / img_rel)
             self.images += 1
             img = f'<img src="{img_rel}" alt="waveform and spectrogram of {_esc(name)}">'
-        return (f'<div class="clip"><b>{_esc(name)}</b>{img}<audio controls preload="metadata" src="{rel}"></audio>'
-                f"<div>{caption}</div></div>")
+        return (
+            f'<div class="clip"><b>{_esc(name)}</b>{img}<audio controls preload="metadata" src="{rel}"></audio>'
+            f"<div>{caption}</div></div>"
+        )
 
     def copy_image(self, src: Path, rel: str) -> str:
         dst = self.out / "media" / rel
@@ -169,18 +172,24 @@ def _caption(meta: dict[str, Any], keys: tuple[str, ...]) -> str:
 def _artifact_table(arts: list[Path], root: Path) -> str:
     from mgdata.store import read_artifact_info
 
-    rows = ["<table><tr><th>artifact</th><th>builder</th><th>source (version)</th><th>seed</th>"
-            "<th>samples per split</th><th>hours</th><th>licence</th></tr>"]
+    rows = [
+        "<table><tr><th>artifact</th><th>builder</th><th>source (version)</th><th>seed</th>"
+        "<th>samples per split</th><th>hours</th><th>licence</th></tr>"
+    ]
     for a in arts:
         info = read_artifact_info(a)
         prov = info.get("provenance") or {}
         splits = info.get("splits") or {}
-        counts = ", ".join(f"{s} {v.get('samples', v) if isinstance(v, dict) else v}" for s, v in sorted(splits.items()))
+        counts = ", ".join(
+            f"{s} {v.get('samples', v) if isinstance(v, dict) else v}" for s, v in sorted(splits.items())
+        )
         secs = sum(float(v.get("seconds", 0)) for v in splits.values() if isinstance(v, dict))
-        rows.append(f"<tr><td>{_esc(a.relative_to(root))}</td><td>{_esc(prov.get('builder', ''))}</td>"
-                    f"<td>{_esc(prov.get('source', ''))} ({_esc(prov.get('source_version', ''))})</td>"
-                    f"<td>{_esc(prov.get('seed', ''))}</td><td>{_esc(counts)}</td><td>{secs / 3600:.3f}</td>"
-                    f"<td class=prov>{_esc(str(prov.get('licence', ''))[:160])}</td></tr>")
+        rows.append(
+            f"<tr><td>{_esc(a.relative_to(root))}</td><td>{_esc(prov.get('builder', ''))}</td>"
+            f"<td>{_esc(prov.get('source', ''))} ({_esc(prov.get('source_version', ''))})</td>"
+            f"<td>{_esc(prov.get('seed', ''))}</td><td>{_esc(counts)}</td><td>{secs / 3600:.3f}</td>"
+            f"<td class=prov>{_esc(str(prov.get('licence', ''))[:160])}</td></tr>"
+        )
     rows.append("</table>")
     return "\n".join(rows)
 
@@ -189,9 +198,15 @@ def _section_corpus(site: _Site, art: Path) -> str:
     clips = []
     for label, meta, s in _pick(art, site.cfg.samples_per_class):
         audio, sr = _decode(s["flac"])
-        clips.append(site.clip(f"corpus-{s['__key__']}", audio, sr,
-                               f"class <b>{_esc(label)}</b><br>" + _caption(
-                                   meta, ("style", "mode", "tempo_bpm", "split", "instruments"))))
+        clips.append(
+            site.clip(
+                f"corpus-{s['__key__']}",
+                audio,
+                sr,
+                f"class <b>{_esc(label)}</b><br>"
+                + _caption(meta, ("style", "mode", "tempo_bpm", "split", "instruments")),
+            )
+        )
     return f'<div class="clips">{"".join(clips)}</div>'
 
 
@@ -216,8 +231,14 @@ def _section_stems(site: _Site, art: Path) -> str:
                 if member in s:
                     audio, sr = _decode(s[member])
                     name = f"stems-{s['__key__']}-{member.split('.')[0]}"
-                    clips.append(site.clip(name, audio, sr, _caption(meta, ("stem", "instrument", "stem_a", "stem_b",
-                                                                             "start_s", "split"))))
+                    clips.append(
+                        site.clip(
+                            name,
+                            audio,
+                            sr,
+                            _caption(meta, ("stem", "instrument", "stem_a", "stem_b", "start_s", "split")),
+                        )
+                    )
         out.append(f"<h4>{_esc(group)}</h4><div class='pair'>{''.join(clips)}</div>")
     return "".join(out)
 
@@ -234,7 +255,7 @@ def _source_audio(corpus: Path | None, meta: dict[str, Any]) -> tuple[np.ndarray
             audio, sr = _decode(s["flac"])
             off = float(meta.get("offset_s") or 0.0)
             dur = float(meta.get("duration_s") or 0.0)
-            return audio[int(off * sr): int((off + dur) * sr)], sr
+            return audio[int(off * sr) : int((off + dur) * sr)], sr
     return None
 
 
@@ -242,11 +263,18 @@ def _section_generated(site: _Site, art: Path, corpus: Path | None) -> str:
     pairs = []
     for label, meta, s in _pick(art, site.cfg.samples_per_class):
         audio, sr = _decode(s["flac"])
-        gen = site.clip(f"gen-{art.name}-{s['__key__']}", audio, sr,
-                        f"generated, class <b>{_esc(label)}</b><br>" + _caption(meta, ("generator", "seed", "prompt")))
+        gen = site.clip(
+            f"gen-{art.name}-{s['__key__']}",
+            audio,
+            sr,
+            f"generated, class <b>{_esc(label)}</b><br>" + _caption(meta, ("generator", "seed", "prompt")),
+        )
         src = _source_audio(corpus, meta)
-        src_html = (site.clip(f"gen-{art.name}-{s['__key__']}-source", src[0], src[1], "its source clip")
-                    if src is not None and len(src[0]) else "")
+        src_html = (
+            site.clip(f"gen-{art.name}-{s['__key__']}-source", src[0], src[1], "its source clip")
+            if src is not None and len(src[0])
+            else ""
+        )
         pairs.append(f"<div class='pair'>{gen}{src_html}</div>")
     return "".join(pairs)
 
@@ -306,8 +334,15 @@ def _metrics_tables(metrics_root: Path) -> str:
     return "\n".join(out)
 
 
-def build_report(root: str | Path = ".", out_dir: str | Path = "reports", *, cfg: ReportConfig | None = None,
-                 data: str = "data", metrics: str = "metrics", plots: str = "plots") -> SiteResult:
+def build_report(
+    root: str | Path = ".",
+    out_dir: str | Path = "reports",
+    *,
+    cfg: ReportConfig | None = None,
+    data: str = "data",
+    metrics: str = "metrics",
+    plots: str = "plots",
+) -> SiteResult:
     """Build the static site.
 
     Args:
@@ -338,7 +373,9 @@ def build_report(root: str | Path = ".", out_dir: str | Path = "reports", *, cfg
         sections.append(("Listen: stem windows", _section_stems(site, by_rel["stems"])))
     for rel, art in by_rel.items():
         if rel.startswith("generate/"):
-            sections.append((f"Listen: generated ({art.name}) next to its source", _section_generated(site, art, corpus)))
+            sections.append(
+                (f"Listen: generated ({art.name}) next to its source", _section_generated(site, art, corpus))
+            )
     renders = _section_renders(site, data_root)
     if renders:
         sections.append(("Listen: decision renders (B' from A)", renders))
@@ -357,38 +394,48 @@ def build_report(root: str | Path = ".", out_dir: str | Path = "reports", *, cfg
         sections.append(("Metrics", _metrics_tables(root / metrics)))
     toc = "".join(f'<li><a href="#s{i}">{_esc(t)}</a></li>' for i, (t, _) in enumerate(sections))
     body = "".join(f'<h2 id="s{i}">{_esc(t)}</h2>\n{h}\n' for i, (t, h) in enumerate(sections))
-    page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>mgdata report</title>"
-            f"<link rel=icon href=\"data:,\"><style>{CSS}</style></head><body><h1>mgdata report</h1>"
-            f"<p>Built from <code>{_esc(data)}/</code>, <code>{_esc(plots)}/</code> and <code>{_esc(metrics)}/</code>"
-            f" by <code>mgdata report</code>. Every clip is the audio stored in the artifacts.</p>"
-            f"<ul>{toc}</ul>{body}</body></html>\n")
+    page = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>mgdata report</title>"
+        f'<link rel=icon href="data:,"><style>{CSS}</style></head><body><h1>mgdata report</h1>'
+        f"<p>Built from <code>{_esc(data)}/</code>, <code>{_esc(plots)}/</code> and <code>{_esc(metrics)}/</code>"
+        f" by <code>mgdata report</code>. Every clip is the audio stored in the artifacts.</p>"
+        f"<ul>{toc}</ul>{body}</body></html>\n"
+    )
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return SiteResult(index=index, artifacts=len(arts), clips=site.clips, images=site.images, tables=len(tables))
 
 
-def run_stage(ctx) -> "StageOutcome":
+def run_stage(ctx) -> Any:
     """Stage ``report``: the site from the current workspace into ``--out``."""
     from mgdata.pipeline import StageOutcome
 
     res = build_report(".", ctx.args.out, cfg=ctx.section("report"))
     for k in ("artifacts", "clips", "images", "tables"):
         ctx.report.set(k, getattr(res, k))
-    return StageOutcome(summary=f"{res.index} ({res.artifacts} artifacts, {res.clips} clips, {res.images} images)",
-                        inputs=res.artifacts, outputs=res.clips + res.images)
+    return StageOutcome(
+        summary=f"{res.index} ({res.artifacts} artifacts, {res.clips} clips, {res.images} images)",
+        inputs=res.artifacts,
+        outputs=res.clips + res.images,
+    )
 
 
 def _cmd_report(args) -> int:
     res = build_report(args.root, args.out, cfg=ReportConfig(samples_per_class=args.per_class))
-    print(f"report: {res.index} ({res.artifacts} artifacts, {res.clips} clips, {res.images} images, "
-          f"{res.tables} tables)")
+    print(
+        f"report: {res.index} ({res.artifacts} artifacts, {res.clips} clips, {res.images} images, {res.tables} tables)"
+    )
     return 0
 
 
 def register_cli(sub) -> None:
     """Add ``mgdata report``."""
-    p = sub.add_parser("report", help="build a static HTML site to look at and listen to the artifacts",
-                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "report",
+        help="build a static HTML site to look at and listen to the artifacts",
+        description=__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
     p.add_argument("--root", default=".", help="project folder with data/, metrics/, plots/ (default: .)")
     p.add_argument("--out", default="reports", help="output folder, replaced (default: reports)")
     p.add_argument("--per-class", type=int, default=2, help="clips per class and artifact (default: 2)")

@@ -41,8 +41,11 @@ def hash_model_dir(path: str | Path) -> str:
     """
     root = Path(path)
     h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     for f in files:
         h.update(f.relative_to(root).as_posix().encode("utf-8") + b"\0")
         h.update(str(f.stat().st_size).encode("ascii") + b"\0")

@@ -37,7 +37,9 @@ def section_class(name: str) -> type:
     if name not in SECTIONS:
         from mgdata.registry import closest
 
-        raise ParamsError(name, f"unknown section{closest(name, list(SECTIONS))} (known: {', '.join(sorted(SECTIONS))})")
+        raise ParamsError(
+            name, f"unknown section{closest(name, list(SECTIONS))} (known: {', '.join(sorted(SECTIONS))})"
+        )
     module, _, cls = SECTIONS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
 

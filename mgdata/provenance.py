@@ -54,7 +54,7 @@ class Provenance:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Provenance":
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
 

@@ -72,6 +72,7 @@ class StageReport:
         Raises:
             TypeError: A leaf is not a number (strings belong in :meth:`set`, the report).
         """
+
         def check(v: Any, path: str) -> None:
             if isinstance(v, dict):
                 for k, x in v.items():

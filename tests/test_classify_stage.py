@@ -57,10 +57,23 @@ def test_stage_runs_every_experiment(tmp_path):
     from mgdata.pipeline import stage_main
 
     argv = [
-        "--params", str(tmp_path / "params.yaml"), "--task", "quadrant", "--embedder", "logmel",
-        "--embed-root", str(tmp_path / "embed"), "--out-root", str(tmp_path / "out"),
-        "--plots-dir", str(tmp_path / "plots"), "--metrics", str(tmp_path / "metrics" / "quadrant-logmel.json"),
-        "--report", str(tmp_path / "report.json"), "--no-progress",
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--task",
+        "quadrant",
+        "--embedder",
+        "logmel",
+        "--embed-root",
+        str(tmp_path / "embed"),
+        "--out-root",
+        str(tmp_path / "out"),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+        "--metrics",
+        str(tmp_path / "metrics" / "quadrant-logmel.json"),
+        "--report",
+        str(tmp_path / "report.json"),
+        "--no-progress",
     ]
     assert stage_main("classify", argv) == 0
     m = json.loads((tmp_path / "metrics" / "quadrant-logmel.json").read_text())
@@ -77,8 +90,12 @@ def test_stage_runs_every_experiment(tmp_path):
     assert "| real + resynth |" in md and "p = " in md
     assert (tmp_path / "plots" / "quadrant-logmel.md").read_text() == md
     # determinism: a rerun writes byte-identical metrics and weights
-    first = ((tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
-             (out / "baseline" / "model" / "model.safetensors").read_bytes())
+    first = (
+        (tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
+        (out / "baseline" / "model" / "model.safetensors").read_bytes(),
+    )
     assert stage_main("classify", argv) == 0
-    assert first == ((tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
-                     (out / "baseline" / "model" / "model.safetensors").read_bytes())
+    assert first == (
+        (tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
+        (out / "baseline" / "model" / "model.safetensors").read_bytes(),
+    )

@@ -41,11 +41,21 @@ def test_two_workspaces_side_by_side(tmp_path):
 
 
 def test_exp_show_json_is_parsed_into_baseline_then_experiments():
-    data = lambda x: {"params": {"params.yaml": {"data": {"model": {"x": x}}}},  # noqa: E731
-                      "metrics": {"metrics/m.json": {"data": {"a": 2 * x}}}}
-    doc = [{"rev": "workspace", "data": data(9)},
-           {"rev": "abc1234", "name": "main", "data": data(1),
-            "experiments": [{"name": "five", "revs": [{"rev": "e1", "name": "five", "data": data(5)}]}]}]
+    def data(x):
+        return {
+            "params": {"params.yaml": {"data": {"model": {"x": x}}}},
+            "metrics": {"metrics/m.json": {"data": {"a": 2 * x}}},
+        }
+
+    doc = [
+        {"rev": "workspace", "data": data(9)},
+        {
+            "rev": "abc1234",
+            "name": "main",
+            "data": data(1),
+            "experiments": [{"name": "five", "revs": [{"rev": "e1", "name": "five", "data": data(5)}]}],
+        },
+    ]
     versions = versions_from_exp_show(doc)
     assert [v.name for v in versions] == ["main", "five"]
     assert versions[1].metrics == {"m/a": 10.0} and versions[1].params == {"model.x": 5}
@@ -68,13 +78,20 @@ def test_compare_two_real_dvc_experiments(tmp_path):
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n  s:\n    cmd: python stage.py\n    deps: [stage.py]\n    params: [model]\n"
         "    metrics:\n      - metrics/classify/q-logmel.json: {cache: false}\n"
-        "      - metrics/classify/style-logmel.json: {cache: false}\n")
+        "      - metrics/classify/style-logmel.json: {cache: false}\n"
+    )
     run("dvc", "repro", "-q")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "base")
     run("dvc", "exp", "run", "-q", "-S", "model.x=6", "-n", "six")
-    out = subprocess.run([str(bin_dir / "mgdata"), "compare", "--exp", "--metrics", "classify/*/f1_macro"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(bin_dir / "mgdata"), "compare", "--exp", "--metrics", "classify/*/f1_macro"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lines = out.splitlines()
     assert lines[0].split() == ["master", "six", "Δ", "six"]
     assert any(ln.startswith("param model.x") and ln.split()[2:4] == ["5", "6"] for ln in lines)

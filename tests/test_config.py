@@ -1,7 +1,7 @@
 """Typed params loading: unknown keys, wrong types and ranges are errors naming the key path."""
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 
@@ -24,7 +24,7 @@ class Section:
     seed: int = 0
     name: str = "x"
     mode: Literal["a", "b"] = "a"
-    ratio: Optional[float] = None
+    ratio: float | None = None
     tempo_bpm: tuple[float, float] = (60.0, 120.0)
     programs: list[int] = field(default_factory=lambda: [0, 1])
     inner: Inner = field(default_factory=Inner)

@@ -65,7 +65,7 @@ def test_pitch_shift_moves_the_peak(music):
     x = tone(440.0, 2.0, SR, amp=0.5)
     y = make_deformation("p", ScenarioConfig(type="pitch_shift", semitones=2.0)).apply(x, SR, key="k")
     assert y.shape == x.shape
-    spec = np.abs(np.fft.rfft(y[SR // 2:SR // 2 + SR] * np.hanning(SR)))
+    spec = np.abs(np.fft.rfft(y[SR // 2 : SR // 2 + SR] * np.hanning(SR)))
     peak_hz = np.fft.rfftfreq(SR, 1 / SR)[np.argmax(spec)]
     assert abs(peak_hz - 440.0 * 2 ** (2 / 12)) < 4.0
 
@@ -85,7 +85,7 @@ def test_impulse_response_synthetic_and_file(music, tmp_path):
     assert _power(y - music) / _power(music) > 0.05  # reverberation changed the signal
     np.testing.assert_array_equal(y, d.apply(music, SR, key="other"))  # one room per scenario
     ir = synthetic_ir(SR, rt60_s=0.5, duration_s=1.0, seed=0)
-    blocks = [_power(ir[i:i + SR // 10]) for i in range(SR // 100, SR, SR // 10)]
+    blocks = [_power(ir[i : i + SR // 10]) for i in range(SR // 100, SR, SR // 10)]
     # 60 dB per 0.5 s = 12 dB per 0.1 s block, within the noise of a random IR
     steps = np.diff([_db(b) for b in blocks])
     assert abs(np.median(steps) + 12.0) < 2.0
@@ -107,4 +107,5 @@ def test_clean_is_identity_and_params_are_checked(music):
     with pytest.raises(ParamsError, match="clip_percentile"):
         ScenarioConfig(type="clipping")
     assert make_deformation("g", ScenarioConfig(type="gain", gain_db=-3.0)).describe("key")["params"] == {
-        "gain_db": -3.0}
+        "gain_db": -3.0
+    }

@@ -6,7 +6,15 @@ import pytest
 
 from mgdata.errors import ParamsError
 from mgdata.generate.policy import (
-    Budget, ClipRef, Plan, TrackInfo, compute_budget, derive_seed, draw_clips, grid_clips, plan_generation,
+    Budget,
+    ClipRef,
+    Plan,
+    TrackInfo,
+    compute_budget,
+    derive_seed,
+    draw_clips,
+    grid_clips,
+    plan_generation,
     sample_key,
 )
 
@@ -19,10 +27,10 @@ def _tracks(spec):
 @pytest.mark.parametrize(
     "train_s, n_classes, fraction, sample_s, expected_n",
     [
-        (1003.0, 3, 0.05, 4.0, 4),     # 50.15 s / 3 = 16.72 s -> 4 x 4 s
-        (977.0, 4, 0.05, 3.0, 4),      # 48.85 s / 4 = 12.21 s -> 4 x 3 s
-        (240.0, 1, 0.05, 4.0, 3),      # 12 s exactly: float 2.9999999 must still give 3
-        (7.0, 2, 0.05, 1.0, 0),        # budget below one sample per class
+        (1003.0, 3, 0.05, 4.0, 4),  # 50.15 s / 3 = 16.72 s -> 4 x 4 s
+        (977.0, 4, 0.05, 3.0, 4),  # 48.85 s / 4 = 12.21 s -> 4 x 3 s
+        (240.0, 1, 0.05, 4.0, 3),  # 12 s exactly: float 2.9999999 must still give 3
+        (7.0, 2, 0.05, 1.0, 0),  # budget below one sample per class
         (12345.6, 7, 0.037, 2.5, 26),  # 456.79 / 7 = 65.26 -> 26 x 2.5 s
     ],
 )

@@ -5,7 +5,6 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -22,13 +21,29 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("proj")
     make_corpus_artifact(root / "data" / "corpus", n_tracks=4, n_stems=2, duration_s=3.0, sr=16000)
     prov = Provenance(builder="generate", source="test", source_version="1", licence="CC0", seed=0, params_hash="x")
-    with ArtifactWriter(root / "data/generate/resynth", fingerprint="fp", provenance=prov,
-                        shards=ShardConfig(max_samples=8)) as w:
+    with ArtifactWriter(
+        root / "data/generate/resynth", fingerprint="fp", provenance=prov, shards=ShardConfig(max_samples=8)
+    ) as w:
         for i, label in enumerate(["calm", "happy"]):
-            meta = {"key": f"g{i}", "label": label, "split": "train", "source_key": "synth-000", "offset_s": 0.5,
-                    "duration_s": 1.0, "generator": "resynth", "provenance": prov.sample_dict()}
-            w.write("train", Sample(f"g{i}", {"flac": encode_flac(tone(220.0 * (i + 1), 1.0, 16000), 16000),
-                                              "json": encode_json(meta)}, seconds=1.0, labels=(label,)))
+            meta = {
+                "key": f"g{i}",
+                "label": label,
+                "split": "train",
+                "source_key": "synth-000",
+                "offset_s": 0.5,
+                "duration_s": 1.0,
+                "generator": "resynth",
+                "provenance": prov.sample_dict(),
+            }
+            w.write(
+                "train",
+                Sample(
+                    f"g{i}",
+                    {"flac": encode_flac(tone(220.0 * (i + 1), 1.0, 16000), 16000), "json": encode_json(meta)},
+                    seconds=1.0,
+                    labels=(label,),
+                ),
+            )
     renders = root / "data/decision/s0.5-k16/renders"
     renders.mkdir(parents=True)
     sf.write(renders / "pair0_mix.flac", tone(330.0, 1.0, 16000), 16000)
@@ -43,7 +58,9 @@ def project(tmp_path_factory):
     plt.savefig(root / "plots/relabel/hours_per_class.png")
     plt.close()
     (root / "plots/classify").mkdir(parents=True)
-    (root / "plots/classify/quadrant-logmel.md").write_text("# quadrant\n\n| run | f1 |\n|---|---|\n| baseline | 0.5 |\n")
+    (root / "plots/classify/quadrant-logmel.md").write_text(
+        "# quadrant\n\n| run | f1 |\n|---|---|\n| baseline | 0.5 |\n"
+    )
     (root / "metrics").mkdir()
     (root / "metrics/corpus.json").write_text(json.dumps({"tracks": 4, "hours": 0.01}))
     out = root / "reports"
@@ -65,15 +82,27 @@ def test_site_is_self_contained_and_every_link_resolves(project):
         assert not re.match(r"^(https?:)?//|^/", link), f"non-relative link {link}"
         assert (res.index.parent / link).is_file(), f"broken link {link}"
     text = res.index.read_text()
-    for heading in ("Artifacts", "corpus mixes", "generated (resynth)", "decision renders", "Results tables",
-                    "Plots", "Metrics"):
+    for heading in (
+        "Artifacts",
+        "corpus mixes",
+        "generated (resynth)",
+        "decision renders",
+        "Results tables",
+        "Plots",
+        "Metrics",
+    ):
         assert heading in text
     assert res.artifacts == 3  # corpus mix, corpus stems, generate
     assert res.clips == text.count("<audio")
     media = res.index.parent / "media"
     # One clip per class; each generated clip (2 classes) next to its source clip; the decision render.
-    for name in ("gen-resynth-g0", "gen-resynth-g0-source", "gen-resynth-g1", "gen-resynth-g1-source",
-                 "decision-s0.5-k16-pair0_mix"):
+    for name in (
+        "gen-resynth-g0",
+        "gen-resynth-g0-source",
+        "gen-resynth-g1",
+        "gen-resynth-g1-source",
+        "decision-s0.5-k16-pair0_mix",
+    ):
         assert (media / f"{name}.flac").is_file() and (media / f"{name}.png").is_file(), name
 
 
@@ -103,9 +132,17 @@ def test_report_opens_in_headless_chromium(project):
     _, res = project
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--autoplay-policy=no-user-gesture-required"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
@@ -113,7 +150,8 @@ def test_report_opens_in_headless_chromium(project):
         driver.set_window_size(1280, 2000)
         driver.get(res.index.resolve().as_uri())
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+        )
         assert images and all(done and w > 0 for _, done, w in images), images
         audio_state = driver.execute_async_script("""
             const done = arguments[arguments.length - 1];

@@ -21,21 +21,35 @@ TOKEN = "hf_mgdataFAKEpipelinetoken000000"
 def test_pipeline_runs_on_a_pinned_hub_input(tmp_path):
     bin_dir = Path(sys.executable).parent
     with HubServer(tmp_path / "server") as hub:
-        env = {**os.environ, **hub.client_env(TOKEN), "HF_HOME": str(tmp_path / "hfhome"), "DVC_NO_ANALYTICS": "1",
-               "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        env = {
+            **os.environ,
+            **hub.client_env(TOKEN),
+            "HF_HOME": str(tmp_path / "hfhome"),
+            "DVC_NO_ANALYTICS": "1",
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        }
         art = make_corpus_artifact(tmp_path / "src", n_tracks=4, n_stems=2, duration_s=2.0) / "mix"
-        subprocess.run([sys.executable, "-m", "mgdata", "hub", "push", str(art), "--repo", "org/mix", "--tag", "v1"],
-                       env=env, check=True, capture_output=True, cwd=tmp_path)
+        subprocess.run(
+            [sys.executable, "-m", "mgdata", "hub", "push", str(art), "--repo", "org/mix", "--tag", "v1"],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=tmp_path,
+        )
         proj = tmp_path / "proj"
         (proj / "stages").mkdir(parents=True)
         for f in ("py", "hub_pull.py"):
             shutil.copy(ROOT / "stages" / f, proj / "stages" / f)
-        (proj / "params.yaml").write_text(yaml.safe_dump(
-            {"hub": {"inputs": [{"name": "mix", "uri": "hf://datasets/org/mix@v1"}]}}))
+        (proj / "params.yaml").write_text(
+            yaml.safe_dump({"hub": {"inputs": [{"name": "mix", "uri": "hf://datasets/org/mix@v1"}]}})
+        )
         stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["hub_pull"]
         stage["do"]["deps"] = ["stages/hub_pull.py"]
-        downstream = {"cmd": f"{bin_dir}/mgdata shards inspect data/hub/mix --json > inspected.json",
-                      "deps": ["data/hub/mix"], "outs": ["inspected.json"]}
+        downstream = {
+            "cmd": f"{bin_dir}/mgdata shards inspect data/hub/mix --json > inspected.json",
+            "deps": ["data/hub/mix"],
+            "outs": ["inspected.json"],
+        }
         (proj / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"hub_pull": stage, "inspect": downstream}}))
 
         def run(*cmd):

@@ -201,7 +201,9 @@ def _peak_hz(x: np.ndarray, sr: int) -> float:
     return float(np.fft.rfftfreq(len(x), 1.0 / sr)[spectrum.argmax()])
 
 
-@pytest.mark.parametrize("position, offset_s, peak_hz", [("middle", 2.0, 880.0), ("start", 0.0, 440.0), (4.0, 4.0, 1320.0)])
+@pytest.mark.parametrize(
+    "position, offset_s, peak_hz", [("middle", 2.0, 880.0), ("start", 0.0, 440.0), (4.0, 4.0, 1320.0)]
+)
 def test_clip_from_mp3(mp3_root, position, offset_s, peak_hz):
     clip = load_clip(TRACK, mp3_root, clip_s=2.0, position=position, sample_rate=16000)
     assert clip.sample_rate == 16000

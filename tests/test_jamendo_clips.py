@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def jamendo_tree(tmp_path_factory):
     rows: dict[str, list[list[str]]] = {}
     for split in SPLITS:
         lines = (FIXTURE / f"autotagging_moodtheme-{split}.tsv").read_text().splitlines()
-        kept = lines[1: 1 + ROWS_PER_SPLIT]
+        kept = lines[1 : 1 + ROWS_PER_SPLIT]
         (split_dir / f"autotagging_moodtheme-{split}.tsv").write_text("\n".join([lines[0], *kept]) + "\n")
         rows[split] = [line.split("\t") for line in kept]
     all_rows = [r for split in SPLITS for r in rows[split]]
@@ -58,13 +57,25 @@ def jamendo_tree(tmp_path_factory):
             continue
         x = tone(220.0 * (1 + i), SHORT_S if row is short else TRACK_S, MP3_SR)
         sf.write(path, x, MP3_SR, format="MP3")
-    return {"root": root, "metadata_dir": root / "data", "audio_root": audio, "rows": rows,
-            "missing": audio / missing[3], "garbage": audio / garbage[3], "short": short[0]}
+    return {
+        "root": root,
+        "metadata_dir": root / "data",
+        "audio_root": audio,
+        "rows": rows,
+        "missing": audio / missing[3],
+        "garbage": audio / garbage[3],
+        "short": short[0],
+    }
 
 
 def _cfg(tree, **kw) -> JamendoConfig:
-    base = dict(metadata_dir=str(tree["metadata_dir"]), audio_root=str(tree["audio_root"]), clip_s=2.0,
-                clip_position="middle", sample_rate=8000)
+    base = dict(
+        metadata_dir=str(tree["metadata_dir"]),
+        audio_root=str(tree["audio_root"]),
+        clip_s=2.0,
+        clip_position="middle",
+        sample_rate=8000,
+    )
     return JamendoConfig(**{**base, **kw})
 
 
@@ -132,7 +143,7 @@ def test_json_fields_clip_length_and_sample_rate(built, jamendo_tree):
         else:  # 2 s centred in a 3 s track
             assert x.size == 2 * 8000 and meta["clip_start_s"] == pytest.approx(0.5, abs=0.06)
             assert np.abs(x).max() > 0.1
-    for split, ids in by_split.items():  # deterministic order: split, then track id
+    for _split, ids in by_split.items():  # deterministic order: split, then track id
         assert ids == sorted(ids)
     assert "track_0000950" not in by_split["train"]  # the missing file
 
@@ -180,8 +191,7 @@ def test_missing_params_fail_before_any_work(jamendo_tree, tmp_path):
     with pytest.raises(ParamsError, match="audio_root"):
         build_jamendo_clips(tmp_path / "b", cfg=_cfg(jamendo_tree, audio_root=None), shards=SHARDS)
     with pytest.raises(ParamsError, match="audio_root"):
-        build_jamendo_clips(tmp_path / "c", cfg=_cfg(jamendo_tree, audio_root=str(tmp_path / "nope")),
-                            shards=SHARDS)
+        build_jamendo_clips(tmp_path / "c", cfg=_cfg(jamendo_tree, audio_root=str(tmp_path / "nope")), shards=SHARDS)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
@@ -195,6 +205,7 @@ def test_in_memory_build_matches(built, jamendo_tree):
 
 def test_stage_script(jamendo_tree, tmp_path):
     from mgdata.pipeline import stage_main
+
     params = tmp_path / "params.yaml"
     params.write_text(
         "relabel:\n  jamendo:\n"
@@ -203,8 +214,23 @@ def test_stage_script(jamendo_tree, tmp_path):
     )
     metrics = tmp_path / "metrics" / "jamendo.json"
     report = tmp_path / "report.json"
-    assert stage_main("jamendo", ["--params", str(params), "--out-dir", str(tmp_path / "data"), "--metrics",
-                                  str(metrics), "--report", str(report), "--no-progress"]) == 0
+    assert (
+        stage_main(
+            "jamendo",
+            [
+                "--params",
+                str(params),
+                "--out-dir",
+                str(tmp_path / "data"),
+                "--metrics",
+                str(metrics),
+                "--report",
+                str(report),
+                "--no-progress",
+            ],
+        )
+        == 0
+    )
     m = json.loads(metrics.read_text())
     assert m["tracks"] == 7 and m["skipped"] == 2
     assert json.loads(report.read_text())["tracks_per_split"] == {"train": 2, "validation": 2, "test": 3}

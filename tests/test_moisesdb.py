@@ -84,7 +84,12 @@ def test_reads_data_json_and_sums_tracks_of_one_type(tmp_path):
     (track_dir,) = list_moisesdb_tracks(tmp_path)  # root with a provider folder
     info = read_moisesdb_info(track_dir, tmp_path)
     assert (info.track_id, info.song, info.artist, info.genre, info.provider) == (
-        "0a1b2c3d-uuid", "Hello", "Artist", "Pop", "moisesdb_v0.1")
+        "0a1b2c3d-uuid",
+        "Hello",
+        "Artist",
+        "Pop",
+        "moisesdb_v0.1",
+    )
     assert [s.name for s in info.stems] == ["vocals", "bass"]
     assert info.stems[0].files[1] == track_dir / "vocals" / "0a1b-0-1.wav"
     assert info.stems[0].instrument == "background_vocals+lead_male_singer"
@@ -102,8 +107,14 @@ def test_reads_data_json_and_sums_tracks_of_one_type(tmp_path):
 
 
 def test_resampling_keeps_pitch(tmp_path):
-    write_track(tmp_path, "t1", {"piano": [("grand_piano", tone(1000.0, 1.0, SR_FILE, 0.3))],
-                                 "bass": [("bass_guitar", tone(100.0, 1.0, SR_FILE, 0.3))]})
+    write_track(
+        tmp_path,
+        "t1",
+        {
+            "piano": [("grand_piano", tone(1000.0, 1.0, SR_FILE, 0.3))],
+            "bass": [("bass_guitar", tone(100.0, 1.0, SR_FILE, 0.3))],
+        },
+    )
     (track,) = list(iter_moisesdb_tracks(tmp_path, sample_rate=16000, report=StageReport("t")))
     x = track.stems["piano"]
     assert track.sample_rate == 16000 and x.shape == (16000,)
@@ -114,8 +125,11 @@ def test_resampling_keeps_pitch(tmp_path):
 def test_merges_duplicate_stem_entries(tmp_path):
     track_dir = write_track(tmp_path, "t1", {"guitar": [("acoustic_guitar", tone(300.0, 1.0, SR_FILE))]})
     meta = json.loads((track_dir / "data.json").read_text())
-    extra = dict(meta["stems"][0], id="stem-dup", tracks=[{"id": "dup", "trackType": "clean_electric_guitar",
-                                                           "extension": "wav"}])
+    extra = dict(
+        meta["stems"][0],
+        id="stem-dup",
+        tracks=[{"id": "dup", "trackType": "clean_electric_guitar", "extension": "wav"}],
+    )
     sf.write(track_dir / "guitar" / "dup.wav", tone(500.0, 1.0, SR_FILE), SR_FILE)
     meta["stems"].append(extra)
     (track_dir / "data.json").write_text(json.dumps(meta))
@@ -145,8 +159,12 @@ def test_bad_track_is_skipped_and_named(tmp_path, case):
     assert [t.track_id for t in tracks] == ["a-good"]
     (skip,) = _skips(report)
     assert skip["item"] == "b-bad"
-    expected = {"missing": "missing audio file", "unreadable": "unreadable audio",
-                "short": "stem length mismatch", "bad_json": "bad metadata"}[case]
+    expected = {
+        "missing": "missing audio file",
+        "unreadable": "unreadable audio",
+        "short": "stem length mismatch",
+        "bad_json": "bad metadata",
+    }[case]
     assert skip["reason"].startswith(expected)
     named = bad / "data.json" if case == "bad_json" else target
     assert str(named) in skip["reason"]
@@ -189,8 +207,9 @@ def test_stage_builds_pairs_from_moisesdb(tmp_path):
     for i in range(10):
         write_track(root, f"{i:02d}-track", simple_stems(i))
     # The synthetic stems sit octaves apart (pitch classes coincide): keep every pair, as real stems would be.
-    cfg = StemsConfig(source="moisesdb", moisesdb_root=str(root), window_s=1.0, overlap_s=0.5, sample_rate=SR,
-                      duplicate_corr=1.0)
+    cfg = StemsConfig(
+        source="moisesdb", moisesdb_root=str(root), window_s=1.0, overlap_s=0.5, sample_rate=SR, duplicate_corr=1.0
+    )
     report = StageReport("stems")
     out = tmp_path / "stems"
     result = build_stems_stage(cfg, ShardConfig(max_samples=16), out_dir=out, report=report, progress=False)

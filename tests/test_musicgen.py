@@ -46,8 +46,9 @@ def text_gen(tiny_model):
 
 @pytest.fixture(scope="module")
 def primed_gen(tiny_model):
-    return get_generator("musicgen", MusicgenConfig(model=str(tiny_model), mode="primed",
-                                                    prime_seconds=0.5, batch_size=2))
+    return get_generator(
+        "musicgen", MusicgenConfig(model=str(tiny_model), mode="primed", prime_seconds=0.5, batch_size=2)
+    )
 
 
 def req(key="k", label="happy", seed=1, duration_s=1.0, **kw):
@@ -120,8 +121,10 @@ def test_same_seed_identical_after_reloading(tiny_model, text_gen):
 
 
 def test_batch_matches_single_requests(text_gen):
-    reqs = [req(f"k{i}", label=lab, seed=100 + i, duration_s=0.5)
-            for i, lab in enumerate(["happy", "sad", "activated_pleasant"])]
+    reqs = [
+        req(f"k{i}", label=lab, seed=100 + i, duration_s=0.5)
+        for i, lab in enumerate(["happy", "sad", "activated_pleasant"])
+    ]
     batched = text_gen.generate(reqs)
     singles = [text_gen.generate([r])[0] for r in reqs]
     for a, b in zip(batched, singles):
@@ -150,8 +153,9 @@ def test_prompt_from_template_and_descriptions(text_gen):
 
 
 def test_prompt_conditions_the_output(text_gen):
-    a, b = text_gen.generate([req(seed=4, prompt="A calm track. Quiet piano."),
-                              req(seed=4, prompt="A dark track. Ominous low drones.")])
+    a, b = text_gen.generate(
+        [req(seed=4, prompt="A calm track. Quiet piano."), req(seed=4, prompt="A dark track. Ominous low drones.")]
+    )
     assert differ(a, b, tol=1e-3)
 
 
@@ -177,9 +181,11 @@ def test_primed_mode_returns_the_continuation(primed_gen):
     # Primes at another rate are resampled to the codec rate; longer ones are cut to prime_seconds.
     prime_a = tone(220.0, 1.0, 22050)
     prime_b = tone(1760.0, 1.0, 22050, amp=0.8)
-    reqs = [req("pa", label="calm", seed=3, duration_s=0.7, prime=prime_a, prime_sample_rate=22050),
-            req("pb", label="calm", seed=3, duration_s=0.7, prime=prime_b, prime_sample_rate=22050),
-            req("pa2", label="calm", seed=3, duration_s=0.7, prime=prime_a, prime_sample_rate=22050)]
+    reqs = [
+        req("pa", label="calm", seed=3, duration_s=0.7, prime=prime_a, prime_sample_rate=22050),
+        req("pb", label="calm", seed=3, duration_s=0.7, prime=prime_b, prime_sample_rate=22050),
+        req("pa2", label="calm", seed=3, duration_s=0.7, prime=prime_a, prime_sample_rate=22050),
+    ]
     out = primed_gen.generate(reqs)
     assert [x.shape for x in out] == [(round(0.7 * SR),)] * 3  # continuation only, prime dropped
     assert all(np.all(np.isfinite(x)) for x in out)
@@ -218,8 +224,18 @@ def test_describe_is_json_safe_and_hashes_the_local_folder(text_gen, tiny_model)
     json.dumps(d)
     assert d["model"] == str(tiny_model) and d["model_source"] == "local"
     assert d["local_path_hash"] == hash_model_dir(tiny_model) and len(d["local_path_hash"]) == 64
-    for k in ("guidance_scale", "top_k", "top_p", "temperature", "batch_size", "mode",
-              "prompt_template", "descriptions_sha256", "transformers_version", "revision"):
+    for k in (
+        "guidance_scale",
+        "top_k",
+        "top_p",
+        "temperature",
+        "batch_size",
+        "mode",
+        "prompt_template",
+        "descriptions_sha256",
+        "transformers_version",
+        "revision",
+    ):
         assert k in d
     assert d["top_k"] == 250 and d["guidance_scale"] == 3.0 and d["device"] == "cpu"
 
@@ -266,8 +282,21 @@ def test_packaged_descriptions_cover_quadrants_and_moods():
     from mgdata.generate.musicgen import load_descriptions
 
     desc, sha = load_descriptions(None)
-    wanted = {"activated_pleasant", "deactivated_pleasant", "activated_unpleasant", "deactivated_unpleasant",
-              "happy", "uplifting", "positive", "calm", "relaxing", "dark", "dramatic", "sad", "melancholic"}
+    wanted = {
+        "activated_pleasant",
+        "deactivated_pleasant",
+        "activated_unpleasant",
+        "deactivated_unpleasant",
+        "happy",
+        "uplifting",
+        "positive",
+        "calm",
+        "relaxing",
+        "dark",
+        "dramatic",
+        "sad",
+        "melancholic",
+    }
     assert wanted <= set(desc) and len(sha) == 64
     assert all(len(v) >= 3 for v in desc.values())
 

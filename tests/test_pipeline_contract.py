@@ -35,13 +35,23 @@ def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("chain")
     corpus = make_corpus_artifact(root / "corpus", n_tracks=10, n_stems=3, duration_s=8.0, sr=16000)
     build_relabel(corpus / "manifest.parquet", root / "relabel", cfg=RelabelConfig())
-    build_stems_stage(StemsConfig(window_s=4.0, overlap_s=1.0, sample_rate=16000), SHARDS,
-                      corpus_stems_dir=corpus / "stems", out_dir=root / "stems", progress=False)
-    build_generated(corpus / "mix", root / "relabel" / "corpus_quadrants.parquet", root / "generate",
-                    cfg=GenerateConfig(fraction=0.1, sample_s=1.0), shards=SHARDS, generator="resynth")
+    build_stems_stage(
+        StemsConfig(window_s=4.0, overlap_s=1.0, sample_rate=16000),
+        SHARDS,
+        corpus_stems_dir=corpus / "stems",
+        out_dir=root / "stems",
+        progress=False,
+    )
+    build_generated(
+        corpus / "mix",
+        root / "relabel" / "corpus_quadrants.parquet",
+        root / "generate",
+        cfg=GenerateConfig(fraction=0.1, sample_s=1.0),
+        shards=SHARDS,
+        generator="resynth",
+    )
     build_embeddings(corpus / "mix", root / "embed", cfg=EmbedConfig(), embedder="logmel", shards=SHARDS)
-    build_tokens(root / "stems", root / "tokens", cfg=TokensConfig(frames_cache=""), segment_s=0.5, k=4,
-                 shards=SHARDS)
+    build_tokens(root / "stems", root / "tokens", cfg=TokensConfig(frames_cache=""), segment_s=0.5, k=4, shards=SHARDS)
     return root
 
 
@@ -58,8 +68,9 @@ def test_every_artifact_declares_provenance(chain, artifact):
 
 
 def test_samples_carry_provenance_and_inherit_labels(chain):
-    labels = dict(pl.read_parquet(chain / "relabel" / "corpus_quadrants.parquet")
-                  .select("track_id", "quadrant").iter_rows())
+    labels = dict(
+        pl.read_parquet(chain / "relabel" / "corpus_quadrants.parquet").select("track_id", "quadrant").iter_rows()
+    )
     for sample in iter_samples(chain / "generate"):
         meta = json.loads(sample["json"])
         assert {"source", "licence", "seed"} <= set(meta["provenance"])

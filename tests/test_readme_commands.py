@@ -50,11 +50,13 @@ def test_dvc_exp_run_works_without_activation(tmp_path):
     (tmp_path / "stages" / "echo.py").write_text(
         "import json, mgdata, yaml\n"
         "p = yaml.safe_load(open('params.yaml'))\n"
-        "json.dump({'x': p['s']['x'], 'v': len(mgdata.__version__)}, open('m.json', 'w'))\n")
+        "json.dump({'x': p['s']['x'], 'v': len(mgdata.__version__)}, open('m.json', 'w'))\n"
+    )
     (tmp_path / "params.yaml").write_text("s:\n  x: 1\n")
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n  echo:\n    cmd: sh stages/py stages/echo.py\n    deps: [stages/echo.py]\n    params: [s]\n"
-        "    metrics:\n      - m.json: {cache: false}\n")
+        "    metrics:\n      - m.json: {cache: false}\n"
+    )
 
     def run(*cmd):
         out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -93,8 +92,9 @@ def test_mapping_unknown_name_and_missing_file(tmp_path):
 
 def test_user_mapping_file(tmp_path):
     path = tmp_path / "two.yml"
-    path.write_text("name: two\nquadrants:\n  activated_pleasant: [fun, 'mood/theme---party']\n"
-                    "  deactivated_unpleasant: [Sad]\n")
+    path.write_text(
+        "name: two\nquadrants:\n  activated_pleasant: [fun, 'mood/theme---party']\n  deactivated_unpleasant: [Sad]\n"
+    )
     mapping = load_mapping(path)
     result = relabel_tracks([_row("a", "party"), _row("b", "sad"), _row("c", "happy")], mapping=mapping)
     assert result.table["quadrant"].to_list() == ["activated_pleasant", "deactivated_unpleasant"]
@@ -140,7 +140,10 @@ def test_no_mapped_tag_is_dropped_and_counted_unknown_tags_counted():
     assert summary["tracks_in"] == 5 and summary["tracks_dropped"] == 4 and summary["tracks_labelled"] == 1
     assert summary["unknown_tag_occurrences"] == 1
     assert summary["quadrant_counts"] == {
-        "activated_pleasant": 1, "deactivated_pleasant": 0, "activated_unpleasant": 0, "deactivated_unpleasant": 0,
+        "activated_pleasant": 1,
+        "deactivated_pleasant": 0,
+        "activated_unpleasant": 0,
+        "deactivated_unpleasant": 0,
     }
 
 
@@ -160,7 +163,10 @@ def test_relabel_on_committed_slice():
     assert tuple(result.table.columns) == COLUMNS
     assert result.n_input == 84 and result.dropped == 24 and result.conflicts == 12
     assert result.quadrant_counts() == {
-        "activated_pleasant": 15, "deactivated_pleasant": 16, "activated_unpleasant": 17, "deactivated_unpleasant": 12,
+        "activated_pleasant": 15,
+        "deactivated_pleasant": 16,
+        "activated_unpleasant": 17,
+        "deactivated_unpleasant": 12,
     }
     assert result.unknown_tags == {} and result.other_category_tags == {}
     by_id = {r["track_id"]: r for r in result.table.to_dicts()}
@@ -168,16 +174,22 @@ def test_relabel_on_committed_slice():
     assert by_id["track_0045570"]["tag"] == "dark"
     assert by_id["track_0021509"]["quadrant"] == "activated_pleasant"  # positive, relaxing
     assert by_id["track_0366014"] == {  # dark, melancholic, sad (test split)
-        "track_id": "track_0366014", "quadrant": "activated_unpleasant", "split": "test",
-        "duration_s": 205.3, "tag": "dark",
+        "track_id": "track_0366014",
+        "quadrant": "activated_unpleasant",
+        "split": "test",
+        "duration_s": 205.3,
+        "tag": "dark",
     }
     # Every labelled track has its split and duration from the metadata.
     assert result.table["split"].null_count() == 0 and result.table["duration_s"].null_count() == 0
 
 
 def test_quadrant_table_tracks_and_hours():
-    rows = [_row("a", "happy", duration_s=1800.0), _row("b", "happy", duration_s=3600.0),
-            _row("c", "sad", split="test", duration_s=900.0)]
+    rows = [
+        _row("a", "happy", duration_s=1800.0),
+        _row("b", "happy", duration_s=3600.0),
+        _row("c", "sad", split="test", duration_s=900.0),
+    ]
     qt = quadrant_table(relabel_tracks(rows).table)
     assert qt.height == 3 * len(QUADRANTS)  # train, test, all
     d = table_to_dict(qt)
@@ -211,8 +223,9 @@ def test_cli_register_and_errors(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     register_cli(parser.add_subparsers(dest="command"))
     bad = tmp_path / "bad.tsv"
-    bad.write_text("TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\nt1\ta\tb\tp.mp3\tx\tsad\n"
-                   "t2\ta\tb\tp.mp3\t5\tsad\n")
+    bad.write_text(
+        "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\nt1\ta\tb\tp.mp3\tx\tsad\nt2\ta\tb\tp.mp3\t5\tsad\n"
+    )
     args = parser.parse_args(["relabel", "-i", str(bad), "-o", str(tmp_path / "o.parquet")])
     assert args.func(args) == 1
     assert f"{bad}:2" in capsys.readouterr().err
@@ -278,14 +291,31 @@ def test_stage_writes_outputs_metrics_and_plot_deterministically(tmp_path, corpu
     outputs = []
     for run in ("a", "b"):
         d = tmp_path / run
-        argv = ["--params", str(params), "--manifest", str(corpus_artifact / "manifest.parquet"),
-                "--out-dir", str(d / "data"), "--metrics", str(d / "metrics.json"), "--plots", str(d / "plots"),
-                "--report", str(d / "report.json")]
+        argv = [
+            "--params",
+            str(params),
+            "--manifest",
+            str(corpus_artifact / "manifest.parquet"),
+            "--out-dir",
+            str(d / "data"),
+            "--metrics",
+            str(d / "metrics.json"),
+            "--plots",
+            str(d / "plots"),
+            "--report",
+            str(d / "report.json"),
+        ]
         assert main(argv) == 0
         outputs.append(d)
     a, b = outputs
-    for name in ("data/corpus_quadrants.parquet", "data/jamendo_quadrants.parquet", "metrics.json", "report.json",
-                 "plots/hours_per_class.png", "plots/hours_per_class.csv"):
+    for name in (
+        "data/corpus_quadrants.parquet",
+        "data/jamendo_quadrants.parquet",
+        "metrics.json",
+        "report.json",
+        "plots/hours_per_class.png",
+        "plots/hours_per_class.csv",
+    ):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     flat = json.loads((a / "metrics.json").read_text())
     assert flat["jamendo_tracks_dropped"] == 24 and all(isinstance(v, (int, float)) for v in flat.values())

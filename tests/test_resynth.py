@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mgdata.errors import InputError, ParamsError
-from mgdata.generate.base import GENERATORS, GenRequest, Generator, get_generator
+from mgdata.generate.base import GENERATORS, Generator, GenRequest, get_generator
 from mgdata.generate.config import GenerateConfig, ResynthConfig
 from mgdata.generate.resynth import HarmonicNoiseParams, ResynthGenerator, analyse, resynthesize, synthesize
 from mgdata.testing import noise, tone
@@ -98,7 +98,7 @@ def test_length_sample_rate_and_resampling():
     y = resynthesize(x, 22050, CFG, seed=0, duration_s=1.0)
     assert y.shape == (SR,)
     y2 = resynthesize(x, 22050, CFG, seed=0, duration_s=2.0)  # zero-padded source -> silent tail
-    assert y2.shape == (2 * SR,) and np.abs(y2[-SR // 4:]).max() < 1e-3
+    assert y2.shape == (2 * SR,) and np.abs(y2[-SR // 4 :]).max() < 1e-3
     assert np.abs(y).max() <= CFG.max_peak + 1e-6
     with pytest.raises(ValueError):
         resynthesize(np.zeros((2, 100), np.float32), SR, CFG, seed=0)
@@ -111,12 +111,13 @@ def test_silence_in_silence_out():
 
 @pytest.mark.slow  # pyin JIT-compiles for ~8 s on first use
 def test_pyin_mode_marks_unvoiced_frames():
-    cfg = ResynthConfig(sample_rate=SR, f0_method="pyin", fmin_hz=100.0, fmax_hz=800.0, frame_length=1024,
-                        hop_length=256)
+    cfg = ResynthConfig(
+        sample_rate=SR, f0_method="pyin", fmin_hz=100.0, fmax_hz=800.0, frame_length=1024, hop_length=256
+    )
     x = np.concatenate([_harmonic(220.0, duration_s=0.5), noise(0.5, SR, 0.05, seed=0)])
     p = analyse(x, cfg)
     n = len(p.voiced)
-    assert p.voiced[: n // 3].mean() > 0.8 and p.voiced[-n // 3:].mean() < 0.2
+    assert p.voiced[: n // 3].mean() > 0.8 and p.voiced[-n // 3 :].mean() < 0.2
     assert np.all(p.harmonic_amps[:, ~p.voiced] == 0)
     y = synthesize(p, cfg, seed=0)
     assert y.shape == x.shape and np.all(np.isfinite(y))
@@ -136,8 +137,10 @@ def test_generator_interface_and_registry():
     assert json.loads(json.dumps(d)) == d and d["settings"]["sample_rate"] == 22050 and d["revision"]
     assert get_generator("resynth", ResynthConfig()).sample_rate == 16000
     x = _harmonic(220.0, duration_s=1.0)
-    reqs = [GenRequest("k1", "a", 1, 0.5, source=x, source_sample_rate=SR),
-            GenRequest("k2", "a", 2, 1.0, source=x, source_sample_rate=SR)]
+    reqs = [
+        GenRequest("k1", "a", 1, 0.5, source=x, source_sample_rate=SR),
+        GenRequest("k2", "a", 2, 1.0, source=x, source_sample_rate=SR),
+    ]
     out = gen.generate(reqs)
     assert [len(o) for o in out] == [11025, 22050]
     with pytest.raises(InputError, match="k3"):

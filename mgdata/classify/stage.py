@@ -63,8 +63,11 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
     for g in cfg.generators:
         gen = ex.concat_tables(list(ex.load_artifact(embed_root / embedder / g / "clean").values()))
         res = ex.run_augmented(td, gen, base, cfg, embedder=meta.get("embedder"))
-        write_delta_plot(out_dir / f"augmented@{g}" / "per_class_delta.png", res["per_class_delta"],
-                         f"{task} / {embedder}: real + {g} vs real")
+        write_delta_plot(
+            out_dir / f"augmented@{g}" / "per_class_delta.png",
+            res["per_class_delta"],
+            f"{task} / {embedder}: real + {g} vs real",
+        )
         write_json(out_dir / f"augmented@{g}" / "results.json", numbers_only(res))
         metrics[f"augmented@{g}"] = {k: res[k] for k in ("summary", "delta", "per_class_delta", "counts")}
         augmented[g] = res["summary"]
@@ -74,8 +77,9 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
         for variant in ("source_in_training", "source_unseen"):
             r = res[variant]
             if "pairs" in r and r["n"]:
-                write_confusion(out_dir / f"generated_classified@{g}", f"confusion_{variant}", r,
-                                f"{g} -> {task} ({variant})")
+                write_confusion(
+                    out_dir / f"generated_classified@{g}", f"confusion_{variant}", r, f"{g} -> {task} ({variant})"
+                )
             block[variant] = {k: v for k, v in r.items() if k not in ("pairs", "classes", "counts")}
         metrics[f"generated_classified@{g}"] = block
         metrics[f"synthetic_only@{g}"] = ex.run_synthetic_only(td, gen, cfg, embedder=meta.get("embedder"))
@@ -90,12 +94,20 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
     if scenarios:
         metrics["robustness"] = ex.run_robustness(td, scenarios, cfg, baseline=base, embedder=meta.get("embedder"))
 
-    md = results_table(task, embedder, metrics["baseline"]["summary"], augmented, highlight_rel=cfg.highlight_rel,
-                       references=metrics["baseline"].get("references"))
+    md = results_table(
+        task,
+        embedder,
+        metrics["baseline"]["summary"],
+        augmented,
+        highlight_rel=cfg.highlight_rel,
+        references=metrics["baseline"].get("references"),
+    )
     perm = metrics["baseline"].get("permutation", {})
-    md += (f"\nPermutation test (labels permuted over {metrics['baseline']['counts']['test_tracks']} test tracks, "
-           f"model fixed, {perm.get('n_permutations', 0)} permutations): macro ROC-AUC "
-           f"{perm.get('roc_auc_macro', 0):.3f}, p = {perm.get('p_value', float('nan')):.4f}.\n")
+    md += (
+        f"\nPermutation test (labels permuted over {metrics['baseline']['counts']['test_tracks']} test tracks, "
+        f"model fixed, {perm.get('n_permutations', 0)} permutations): macro ROC-AUC "
+        f"{perm.get('roc_auc_macro', 0):.3f}, p = {perm.get('p_value', float('nan')):.4f}.\n"
+    )
     (out_dir / "results.md").write_text(md, encoding="utf-8")
     return numbers_only(metrics)
 
@@ -122,5 +134,6 @@ def run(ctx) -> Any:
     return StageOutcome(
         summary=f"baseline macro ROC-AUC {roc.get('mean', float('nan')):.3f} ± {roc.get('std', float('nan')):.3f} "
         f"(permutation p = {p}), experiments: {', '.join(metrics)} -> {out_dir}",
-        inputs=metrics["baseline"]["counts"].get("test_tracks", 0), outputs=len(metrics),
+        inputs=metrics["baseline"]["counts"].get("test_tracks", 0),
+        outputs=len(metrics),
     )

@@ -192,7 +192,7 @@ def format_report(metrics: dict[str, Any]) -> str:
 __all__ = ["DecisionResult", "build_decision", "format_report", "plan", "render_examples"]
 
 
-def run(ctx) -> "StageOutcome":
+def run(ctx) -> Any:
     """Stage ``decision@<segment_s>-<k>``: one token configuration (named with ``tokens.encoder``)."""
     from mgdata.pipeline import StageOutcome
 
@@ -203,9 +203,16 @@ def run(ctx) -> "StageOutcome":
     except ValueError:
         raise InputError("decision", f"--segment-s {a.segment_s!r} / --k {a.k!r}: expected numbers") from None
     name = ctx.name
-    res = build_decision(a.tokens_root / name, a.out_root / name, cfg=ctx.section("decision"), segment_s=segment_s,
-                         name=name, k=k, stems_path=None if a.no_render == "yes" else a.stems,
-                         plots_dir=a.plots_dir / name)
+    res = build_decision(
+        a.tokens_root / name,
+        a.out_root / name,
+        cfg=ctx.section("decision"),
+        segment_s=segment_s,
+        name=name,
+        k=k,
+        stems_path=None if a.no_render == "yes" else a.stems,
+        plots_dir=a.plots_dir / name,
+    )
     for key, value in res.metrics.items():
         ctx.report.metric(key, value)
     ctx.report.set("renders", [str(r) for r in res.renders])
@@ -214,5 +221,6 @@ def run(ctx) -> "StageOutcome":
     return StageOutcome(
         summary=f"{m['n_test_tracks']} test tracks, {m['n_test_pairs']} pairs, {m['train']['epochs']} epochs "
         f"(best {m['train']['best_epoch']}), {len(res.renders)} renders",
-        inputs=m["n_test_pairs"], outputs=m["n_test_pairs"],
+        inputs=m["n_test_pairs"],
+        outputs=m["n_test_pairs"],
     )

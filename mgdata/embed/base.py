@@ -15,8 +15,9 @@ Registry entries are ``"module:Class"`` strings imported on first use, so a
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class Embedder(Protocol):
         """JSON-safe ``{"id", "settings", "versions", "dim", "sample_rate", ...}`` (fingerprinted)."""
 
 
-def get_embedder(name: str, cfg: "EmbedConfig | Mapping[str, Any] | None" = None) -> Embedder:
+def get_embedder(name: str, cfg: EmbedConfig | Mapping[str, Any] | None = None) -> Embedder:
     """Build the embedder registered as ``name``.
 
     Args:
@@ -186,7 +187,7 @@ def embed_clip(
         x = np.pad(x, (0, window - x.size))
         padded = True
     starts = window_starts(x.size, window, hop)
-    windows = np.stack([x[s:s + window] for s in starts])
+    windows = np.stack([x[s : s + window] for s in starts])
     batch = getattr(embedder, "frames_batch", None)
     per_window = batch(windows) if batch is not None else [embedder.frames(w) for w in windows]
     frames, times, index = [], [], []

@@ -19,8 +19,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_section(args.params, "embed", EmbedConfig) if Path(args.params).exists() else EmbedConfig()
     shards = load_section(args.params, "shards", ShardConfig) if Path(args.params).exists() else ShardConfig()
     report = StageReport(f"embed/{args.embedder}/{args.scenario}")
-    result = build_embeddings(args.artifact_dir, args.out, cfg=cfg, embedder=args.embedder,
-                              scenario=args.scenario, shards=shards, report=report)
+    result = build_embeddings(
+        args.artifact_dir,
+        args.out,
+        cfg=cfg,
+        embedder=args.embedder,
+        scenario=args.scenario,
+        shards=shards,
+        report=report,
+    )
     if args.metrics:
         report.write(args.metrics)
     print(json.dumps(result.to_dict() | {"skipped": len(report.skipped)}, sort_keys=True, indent=1))

@@ -50,8 +50,11 @@ class LogMelConfig:
         check(1 <= self.hop_length <= self.n_fft, "hop_length", "expected 1 <= hop_length <= n_fft")
         check(1 <= self.n_mels <= self.n_fft // 2 + 1, "n_mels", "expected 1 <= n_mels <= n_fft / 2 + 1")
         fmax = self.sample_rate / 2 if self.fmax_hz is None else self.fmax_hz
-        check(0.0 <= self.fmin_hz < fmax <= self.sample_rate / 2, "fmin_hz",
-              "expected 0 <= fmin_hz < fmax_hz <= sample_rate / 2")
+        check(
+            0.0 <= self.fmin_hz < fmax <= self.sample_rate / 2,
+            "fmin_hz",
+            "expected 0 <= fmin_hz < fmax_hz <= sample_rate / 2",
+        )
 
 
 @dataclass(frozen=True)
@@ -123,14 +126,19 @@ class ScenarioConfig:
         elif t == "gain":
             check(self.gain_db is not None, "gain_db", "required for a gain scenario")
         elif t == "mp3":
-            check(self.bitrate_kbps in MP3_BITRATES_KBPS, "bitrate_kbps",
-                  f"expected one of {list(MP3_BITRATES_KBPS)}")
+            check(self.bitrate_kbps in MP3_BITRATES_KBPS, "bitrate_kbps", f"expected one of {list(MP3_BITRATES_KBPS)}")
         elif t == "pitch_shift":
-            check(self.semitones is not None and -24.0 <= self.semitones <= 24.0, "semitones",
-                  "expected a shift in -24..24 semitones")
+            check(
+                self.semitones is not None and -24.0 <= self.semitones <= 24.0,
+                "semitones",
+                "expected a shift in -24..24 semitones",
+            )
         elif t == "clipping":
-            check(self.clip_percentile is not None or self.clip_threshold is not None, "clip_percentile",
-                  "a clipping scenario needs clip_percentile (0..100) or clip_threshold (0..1]")
+            check(
+                self.clip_percentile is not None or self.clip_threshold is not None,
+                "clip_percentile",
+                "a clipping scenario needs clip_percentile (0..100) or clip_threshold (0..1]",
+            )
             if self.clip_threshold is not None:
                 check(0.0 < self.clip_threshold <= 1.0, "clip_threshold", "expected 0 < clip_threshold <= 1")
             else:
@@ -185,8 +193,13 @@ class ArtifactRef:
     path: str = "data/corpus/mix"
 
     def __post_init__(self):
-        check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum()
-              and self.name == self.name.lower(), "name", "expected a lowercase name of [a-z0-9_-]")
+        check(
+            bool(self.name)
+            and self.name.replace("_", "").replace("-", "").isalnum()
+            and self.name == self.name.lower(),
+            "name",
+            "expected a lowercase name of [a-z0-9_-]",
+        )
         check(bool(self.path.strip()), "path", "expected an artifact directory")
 
 
@@ -228,8 +241,12 @@ class EmbedConfig:
     """
 
     embedders: list[str] = field(default_factory=lambda: ["logmel"])
-    artifacts: list[ArtifactRef] = field(default_factory=lambda: [
-        ArtifactRef("corpus", "data/corpus/mix"), ArtifactRef("resynth", "data/generate/resynth")])
+    artifacts: list[ArtifactRef] = field(
+        default_factory=lambda: [
+            ArtifactRef("corpus", "data/corpus/mix"),
+            ArtifactRef("resynth", "data/generate/resynth"),
+        ]
+    )
     scenario_names: list[str] = field(default_factory=lambda: [CLEAN, "noise_snr20", "gain_m6"])
     scenarios: dict[str, ScenarioConfig] = field(default_factory=_default_scenarios)
     eval_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
@@ -253,11 +270,17 @@ class EmbedConfig:
         names = [a.name for a in self.artifacts]
         check(len(set(names)) == len(names), "artifacts", "expected distinct artifact names")
         # `clean` may be listed (as type none) so every matrix item has its own params key in dvc.yaml.
-        check(CLEAN not in self.scenarios or self.scenarios[CLEAN].type == "none", f"scenarios.{CLEAN}",
-              f"'{CLEAN}' is the undeformed audio: its type must be none")
+        check(
+            CLEAN not in self.scenarios or self.scenarios[CLEAN].type == "none",
+            f"scenarios.{CLEAN}",
+            f"'{CLEAN}' is the undeformed audio: its type must be none",
+        )
         for i, name in enumerate(self.scenario_names):
-            check(name == CLEAN or name in self.scenarios, f"scenario_names[{i}]",
-                  f"expected '{CLEAN}' or a key of embed.scenarios, got {name!r}")
+            check(
+                name == CLEAN or name in self.scenarios,
+                f"scenario_names[{i}]",
+                f"expected '{CLEAN}' or a key of embed.scenarios, got {name!r}",
+            )
         check(len(self.eval_splits) >= 1, "eval_splits", "expected at least one split")
         check(self.window_s > 0.0, "window_s", "expected a positive window length")
         check(0.0 < self.hop_s, "hop_s", "expected a positive hop")
@@ -270,8 +293,9 @@ class EmbedConfig:
         from mgdata.errors import ParamsError
 
         if name not in self.scenarios:
-            raise ParamsError("embed.scenarios", f"no scenario named {name!r} (known: "
-                              f"{', '.join([CLEAN, *sorted(self.scenarios)])})")
+            raise ParamsError(
+                "embed.scenarios", f"no scenario named {name!r} (known: {', '.join([CLEAN, *sorted(self.scenarios)])})"
+            )
         return self.scenarios[name]
 
     def artifact(self, name: str) -> ArtifactRef:
@@ -281,8 +305,9 @@ class EmbedConfig:
                 return ref
         from mgdata.errors import ParamsError
 
-        raise ParamsError("embed.artifacts", f"no artifact named {name!r} (known: "
-                          f"{', '.join(a.name for a in self.artifacts)})")
+        raise ParamsError(
+            "embed.artifacts", f"no artifact named {name!r} (known: {', '.join(a.name for a in self.artifacts)})"
+        )
 
     def windowing(self) -> dict:
         """The settings that shape every embedding, whatever the embedder."""

@@ -27,8 +27,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -104,18 +105,22 @@ class Deformation:
             try:
                 import fast_mp3_augment  # noqa: F401  (the backend audiomentations uses)
             except ImportError:
-                raise DependencyError("the mp3 scenario needs the 'fast-mp3-augment' package "
-                                      "(pip install fast-mp3-augment)") from None
-            return am.Mp3Compression(min_bitrate=c.bitrate_kbps, max_bitrate=c.bitrate_kbps,
-                                     backend="fast-mp3-augment", p=1.0)
+                raise DependencyError(
+                    "the mp3 scenario needs the 'fast-mp3-augment' package (pip install fast-mp3-augment)"
+                ) from None
+            return am.Mp3Compression(
+                min_bitrate=c.bitrate_kbps, max_bitrate=c.bitrate_kbps, backend="fast-mp3-augment", p=1.0
+            )
         if c.type == "pitch_shift":
-            return am.PitchShift(min_semitones=c.semitones, max_semitones=c.semitones,
-                                 method="signalsmith_stretch", p=1.0)
+            return am.PitchShift(
+                min_semitones=c.semitones, max_semitones=c.semitones, method="signalsmith_stretch", p=1.0
+            )
         if c.type == "clipping":
             if c.clip_threshold is not None:
                 return am.Clip(a_min=-c.clip_threshold, a_max=c.clip_threshold, p=1.0)
-            return am.ClippingDistortion(min_percentile_threshold=c.clip_percentile,
-                                         max_percentile_threshold=c.clip_percentile, p=1.0)
+            return am.ClippingDistortion(
+                min_percentile_threshold=c.clip_percentile, max_percentile_threshold=c.clip_percentile, p=1.0
+            )
         raise ValueError(f"unknown deformation type {c.type!r}")  # unreachable: config validates
 
     def _impulse_response(self, sample_rate: int) -> np.ndarray:
@@ -133,8 +138,12 @@ class Deformation:
                 ir = (ir / np.sqrt(energy)).astype(np.float32)
             else:
                 # One room per scenario: the IR seed depends on the scenario, not the sample.
-                ir = synthetic_ir(sample_rate, rt60_s=c.rt60_s, duration_s=c.ir_duration_s,
-                                  seed=deformation_seed(self.seed, self.name, "__ir__"))
+                ir = synthetic_ir(
+                    sample_rate,
+                    rt60_s=c.rt60_s,
+                    duration_s=c.ir_duration_s,
+                    seed=deformation_seed(self.seed, self.name, "__ir__"),
+                )
             self._ir_cache[sample_rate] = ir
         return self._ir_cache[sample_rate]
 

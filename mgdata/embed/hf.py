@@ -55,8 +55,9 @@ class HFEmbedder:
         self.device = resolve_device(device, "embed.device")
         local = Path(cfg.model).expanduser()
         self._local = local.is_dir()
-        kwargs = dict(trust_remote_code=cfg.trust_remote_code, local_files_only=cfg.local_files_only,
-                      revision=cfg.revision)
+        kwargs = dict(
+            trust_remote_code=cfg.trust_remote_code, local_files_only=cfg.local_files_only, revision=cfg.revision
+        )
         source = str(local) if self._local else cfg.model
         if not self._local and cfg.model.startswith(("/", "./", "../", "~")):
             raise DependencyError(
@@ -100,7 +101,7 @@ class HFEmbedder:
         return self.sample_rate / float(np.prod(stride))
 
     @classmethod
-    def from_config(cls, cfg: EmbedConfig) -> "HFEmbedder":
+    def from_config(cls, cfg: EmbedConfig) -> HFEmbedder:
         """Build from the ``embed`` section."""
         return cls(cfg.hf, device=cfg.device)
 
@@ -112,7 +113,7 @@ class HFEmbedder:
                 return self.model.get_audio_features(**inputs, output_hidden_states=True)
             return self.model(**inputs, output_hidden_states=True)
 
-    def _select(self, out) -> "Any":
+    def _select(self, out) -> Any:
         torch = self._torch
         if self.cfg.output == "pooled":
             pooled = getattr(out, "pooler_output", None)
@@ -126,16 +127,21 @@ class HFEmbedder:
         chosen = []
         for i in self.cfg.layers:
             if not -n <= i < n:
-                raise ParamsError("embed.hf.layers", f"index {i} out of range: model {self.cfg.model!r} "
-                                  f"has {n} hidden states (0..{n - 1}, or negative from the end)")
+                raise ParamsError(
+                    "embed.hf.layers",
+                    f"index {i} out of range: model {self.cfg.model!r} "
+                    f"has {n} hidden states (0..{n - 1}, or negative from the end)",
+                )
             h = hidden[i]
             if h.ndim == 4:  # [B, C, H, W] feature maps -> tokens [B, H*W, C]
                 h = h.flatten(2).transpose(1, 2)
             chosen.append(h)
         shapes = {tuple(h.shape) for h in chosen}
         if len(shapes) != 1:
-            raise ParamsError("embed.hf.layers", f"layers {self.cfg.layers} have different shapes {sorted(shapes)}; "
-                              "choose layers of equal width")
+            raise ParamsError(
+                "embed.hf.layers",
+                f"layers {self.cfg.layers} have different shapes {sorted(shapes)}; choose layers of equal width",
+            )
         return torch.stack(chosen).mean(dim=0)
 
     def frames_batch(self, windows: np.ndarray) -> list[np.ndarray]:
@@ -143,7 +149,7 @@ class HFEmbedder:
         result: list[np.ndarray] = []
         bs = self.cfg.batch_size
         for i in range(0, len(windows), bs):
-            chunk = [np.asarray(w, dtype=np.float32) for w in windows[i:i + bs]]
+            chunk = [np.asarray(w, dtype=np.float32) for w in windows[i : i + bs]]
             feats = self._select(self._forward(chunk)).float().cpu().numpy()
             result.extend(np.ascontiguousarray(f, dtype=np.float32) for f in feats)
         return result

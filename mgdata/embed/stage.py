@@ -15,9 +15,21 @@ def run(ctx: StageContext) -> StageOutcome:
     cfg = ctx.section("embed")
     artifact_dir = a.artifact_dir or Path(cfg.artifact(a.artifact).path)
     out_dir = a.out_root / a.embedder / a.artifact / a.scenario
-    result = build_embeddings(artifact_dir, out_dir, cfg=cfg, embedder=a.embedder, scenario=a.scenario,
-                              shards=ctx.shards, report=ctx.report, executor=ctx.executor, progress=ctx.progress)
+    result = build_embeddings(
+        artifact_dir,
+        out_dir,
+        cfg=cfg,
+        embedder=a.embedder,
+        scenario=a.scenario,
+        shards=ctx.shards,
+        report=ctx.report,
+        executor=ctx.executor,
+        progress=ctx.progress,
+    )
     n = sum(result.samples.values())
     per_split = ", ".join(f"{s} {k}" for s, k in sorted(result.samples.items())) or "none"
-    return StageOutcome(summary=f"{n} samples ({per_split}), dim {result.dim}, skipped {len(ctx.report.skipped)}",
-                        inputs=n + len(ctx.report.skipped), outputs=n)
+    return StageOutcome(
+        summary=f"{n} samples ({per_split}), dim {result.dim}, skipped {len(ctx.report.skipped)}",
+        inputs=n + len(ctx.report.skipped),
+        outputs=n,
+    )

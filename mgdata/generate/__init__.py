@@ -6,6 +6,6 @@ draws training clips per class, generates a fixed budget of audio per class and
 writes it as sharded WebDataset artifact with per-sample provenance.
 """
 
-from mgdata.generate.base import GENERATORS, GenRequest, Generator, get_generator
+from mgdata.generate.base import GENERATORS, Generator, GenRequest, get_generator
 
 __all__ = ["GENERATORS", "GenRequest", "Generator", "get_generator"]

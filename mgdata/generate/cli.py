@@ -38,10 +38,29 @@ def _load(sample: str, artifact: Path) -> tuple[dict, bytes | None]:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     meta, _ = _load(args.sample, Path(args.artifact))
-    out = meta if args.full else {k: meta[k] for k in ("key", "label", "split", "generator", "duration_s",
-                                                       "sample_rate", "seed", "prompt", "source_key",
-                                                       "offset_s", "params_hash", "mgdata_version")
-                                  if k in meta} | {"provenance": meta.get("provenance")}
+    out = (
+        meta
+        if args.full
+        else {
+            k: meta[k]
+            for k in (
+                "key",
+                "label",
+                "split",
+                "generator",
+                "duration_s",
+                "sample_rate",
+                "seed",
+                "prompt",
+                "source_key",
+                "offset_s",
+                "params_hash",
+                "mgdata_version",
+            )
+            if k in meta
+        }
+        | {"provenance": meta.get("provenance")}
+    )
     print(json.dumps(out, indent=2, sort_keys=True))
     return 0
 
@@ -73,18 +92,28 @@ def register_cli(subparsers) -> None:
     sub = gen.add_subparsers(dest="generate_command", metavar="SUBCOMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("sample", help="a sample's .json file, or its key in --artifact")
-    common.add_argument("--artifact", default="data/generate/resynth",
-                        help="generate artifact to look keys up in (default: data/generate/resynth)")
+    common.add_argument(
+        "--artifact",
+        default="data/generate/resynth",
+        help="generate artifact to look keys up in (default: data/generate/resynth)",
+    )
     show = sub.add_parser("show", parents=[common], help="print a sample's provenance")
     show.add_argument("--full", action="store_true", help="print the whole json member")
     show.set_defaults(func=_cmd_show)
-    regen = sub.add_parser("regenerate", parents=[common],
-                           help="regenerate one sample from its json and write a FLAC",
-                           description="Rebuild the generator and request from the sample's provenance, "
-                           "regenerate it and write FLAC; --check compares with the shard bytes.")
-    regen.add_argument("--corpus", default="data/corpus/mix",
-                       help="corpus mix artifact holding the source/prime (default: data/corpus/mix)")
+    regen = sub.add_parser(
+        "regenerate",
+        parents=[common],
+        help="regenerate one sample from its json and write a FLAC",
+        description="Rebuild the generator and request from the sample's provenance, "
+        "regenerate it and write FLAC; --check compares with the shard bytes.",
+    )
+    regen.add_argument(
+        "--corpus",
+        default="data/corpus/mix",
+        help="corpus mix artifact holding the source/prime (default: data/corpus/mix)",
+    )
     regen.add_argument("--out", default=None, help="output FLAC (default: <key>.flac)")
-    regen.add_argument("--check", action="store_true",
-                       help="exit 1 unless the regenerated FLAC equals the shard's bytes")
+    regen.add_argument(
+        "--check", action="store_true", help="exit 1 unless the regenerated FLAC equals the shard's bytes"
+    )
     regen.set_defaults(func=_cmd_regenerate)

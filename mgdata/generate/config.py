@@ -34,19 +34,31 @@ class ResynthConfig:
 
     def __post_init__(self):
         check(8000 <= self.sample_rate <= 96000, "sample_rate", "expected 8000..96000 Hz")
-        check(0 < self.fmin_hz < self.fmax_hz < self.sample_rate / 2, "fmin_hz",
-              "expected 0 < fmin_hz < fmax_hz < sample_rate / 2")
-        check(self.frame_length >= 256 and self.frame_length & (self.frame_length - 1) == 0,
-              "frame_length", "expected a power of two >= 256")
-        check(self.frame_length >= 2 * (self.sample_rate / self.fmin_hz + 2), "frame_length",
-              "expected more than two periods of fmin_hz (frame_length >= 2 * (sample_rate / fmin_hz + 2))")
-        check(1 <= self.hop_length <= self.frame_length // 2, "hop_length",
-              "expected 1 <= hop_length <= frame_length / 2")
+        check(
+            0 < self.fmin_hz < self.fmax_hz < self.sample_rate / 2,
+            "fmin_hz",
+            "expected 0 < fmin_hz < fmax_hz < sample_rate / 2",
+        )
+        check(
+            self.frame_length >= 256 and self.frame_length & (self.frame_length - 1) == 0,
+            "frame_length",
+            "expected a power of two >= 256",
+        )
+        check(
+            self.frame_length >= 2 * (self.sample_rate / self.fmin_hz + 2),
+            "frame_length",
+            "expected more than two periods of fmin_hz (frame_length >= 2 * (sample_rate / fmin_hz + 2))",
+        )
+        check(
+            1 <= self.hop_length <= self.frame_length // 2, "hop_length", "expected 1 <= hop_length <= frame_length / 2"
+        )
         check(1 <= self.n_harmonics <= 256, "n_harmonics", "expected 1..256")
-        check(1 <= self.n_noise_bands <= self.frame_length // 2, "n_noise_bands",
-              "expected 1..frame_length/2")
-        check(self.f0_median_frames >= 1 and self.f0_median_frames % 2 == 1, "f0_median_frames",
-              "expected an odd integer >= 1")
+        check(1 <= self.n_noise_bands <= self.frame_length // 2, "n_noise_bands", "expected 1..frame_length/2")
+        check(
+            self.f0_median_frames >= 1 and self.f0_median_frames % 2 == 1,
+            "f0_median_frames",
+            "expected an odd integer >= 1",
+        )
         check(self.noise_gain >= 0, "noise_gain", "expected >= 0")
         check(0 <= self.harmonic_width_bins <= 16, "harmonic_width_bins", "expected 0..16")
         check(0 < self.max_peak <= 1.0, "max_peak", "expected 0 < max_peak <= 1")
@@ -83,10 +95,16 @@ class MusicgenConfig:
         check(0.0 <= self.top_p <= 1.0, "top_p", "expected 0..1 (0 disables top-p)")
         check(self.temperature > 0, "temperature", "expected > 0")
         check(self.batch_size >= 1, "batch_size", "expected >= 1")
-        check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")
-              or self.device == "mps", "device", "expected auto, cpu, cuda[:N] or mps")
-        check(self.max_retries is None or self.max_retries >= 0, "max_retries",
-              "expected null (use generate.max_retries) or an integer >= 0")
+        check(
+            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps",
+            "device",
+            "expected auto, cpu, cuda[:N] or mps",
+        )
+        check(
+            self.max_retries is None or self.max_retries >= 0,
+            "max_retries",
+            "expected null (use generate.max_retries) or an integer >= 0",
+        )
 
 
 @dataclass(frozen=True)

@@ -88,8 +88,7 @@ def load_descriptions(path: str | None) -> tuple[dict[str, list[str]], str]:
         raise ParamsError(key, f"{where}: expected a mapping of label -> list of descriptions")
     out: dict[str, list[str]] = {}
     for label, items in obj.items():
-        if (not isinstance(items, list) or not items
-                or not all(isinstance(s, str) and s.strip() for s in items)):
+        if not isinstance(items, list) or not items or not all(isinstance(s, str) and s.strip() for s in items):
             raise ParamsError(key, f"{where}: label {label!r}: expected a non-empty list of strings")
         out[str(label)] = [s.strip() for s in items]
     return out, hashlib.sha256(data).hexdigest()
@@ -97,8 +96,12 @@ def load_descriptions(path: str | None) -> tuple[dict[str, list[str]], str]:
 
 def _looks_like_path(model: str) -> bool:
     """True for strings that can only be a filesystem path, not a Hub ``org/name`` id."""
-    return (model.startswith(("/", "./", "../", "~", "\\")) or model.count("/") > 1
-            or (os.sep != "/" and os.sep in model) or model in (".", ".."))
+    return (
+        model.startswith(("/", "./", "../", "~", "\\"))
+        or model.count("/") > 1
+        or (os.sep != "/" and os.sep in model)
+        or model in (".", "..")
+    )
 
 
 def load_musicgen(model: str, revision: str | None = None, device: str = "cpu") -> tuple[Any, Any]:
@@ -119,9 +122,11 @@ def load_musicgen(model: str, revision: str | None = None, device: str = "cpu") 
     """
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
-    hint = (f"Set {_SECTION}.model to a local folder holding a MusicGen checkpoint saved with "
-            "save_pretrained (e.g. made on a connected machine with "
-            "`hf download facebook/musicgen-small --local-dir DIR`).")
+    hint = (
+        f"Set {_SECTION}.model to a local folder holding a MusicGen checkpoint saved with "
+        "save_pretrained (e.g. made on a connected machine with "
+        "`hf download facebook/musicgen-small --local-dir DIR`)."
+    )
     local = Path(model).expanduser()
     if local.is_dir():
         src, kwargs = str(local), {}
@@ -145,8 +150,9 @@ def load_musicgen(model: str, revision: str | None = None, device: str = "cpu") 
     return processor, net.to(device).eval()
 
 
-def _make_sampler(generators: list, num_codebooks: int, guidance_scale: float,
-                  temperature: float, top_k: int, top_p: float):
+def _make_sampler(
+    generators: list, num_codebooks: int, guidance_scale: float, temperature: float, top_k: int, top_p: float
+):
     """Logits processor that samples each request's tokens with its own generator.
 
     It runs first in the ``transformers`` MusicGen logits-processor list, where it sees
@@ -177,7 +183,8 @@ def _make_sampler(generators: list, num_codebooks: int, guidance_scale: float,
                 raise RuntimeError(
                     f"unexpected MusicGen logits layout (input rows {input_ids.shape[0]}, score rows "
                     f"{scores.shape[0]}, expected {rows} / {2 * rows if cfg else rows}); this "
-                    "transformers version changed MusicGen generation internals")
+                    "transformers version changed MusicGen generation internals"
+                )
             logits = scores.float()
             if cfg:
                 cond, uncond = logits.split(rows, dim=0)
@@ -186,10 +193,12 @@ def _make_sampler(generators: list, num_codebooks: int, guidance_scale: float,
                 logits = warp(input_ids, logits)
             probs = torch.softmax(logits, dim=-1)
             # Row i*K + k is codebook k of sample i (the layout MusicGen reshapes to).
-            tokens = torch.cat([
-                torch.multinomial(probs[i * num_codebooks:(i + 1) * num_codebooks], 1, generator=g)
-                for i, g in enumerate(generators)
-            ])
+            tokens = torch.cat(
+                [
+                    torch.multinomial(probs[i * num_codebooks : (i + 1) * num_codebooks], 1, generator=g)
+                    for i, g in enumerate(generators)
+                ]
+            )
             out = torch.full_like(scores, torch.finfo(scores.dtype).min)
             out[:rows].scatter_(1, tokens, 0.0)
             if cfg:
@@ -220,16 +229,19 @@ class MusicgenGenerator:
             import torch
             import transformers
         except ImportError as exc:
-            raise DependencyError(f"the musicgen generator needs torch and transformers ({exc}); "
-                                  "install them with `pip install torch 'transformers>=4.45'`") from exc
+            raise DependencyError(
+                f"the musicgen generator needs torch and transformers ({exc}); "
+                "install them with `pip install torch 'transformers>=4.45'`"
+            ) from exc
 
         self.cfg = cfg
         self.mode = cfg.mode
         try:
             cfg.prompt_template.format(label="x", description="y")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ParamsError(f"{_SECTION}.prompt_template",
-                              f"only {{label}} and {{description}} placeholders are allowed ({exc!r})") from None
+            raise ParamsError(
+                f"{_SECTION}.prompt_template", f"only {{label}} and {{description}} placeholders are allowed ({exc!r})"
+            ) from None
         self.descriptions, self._descriptions_sha256 = load_descriptions(cfg.descriptions_file)
         self.device = resolve_device(cfg.device, f"{_SECTION}.device")
         self.processor, self.model = load_musicgen(cfg.model, cfg.revision, self.device)
@@ -273,7 +285,8 @@ class MusicgenGenerator:
                 raise ParamsError(
                     f"{_SECTION}.descriptions_file",
                     f"no descriptions for label {request.label!r} (sample {request.key}); "
-                    f"labels present: {sorted(self.descriptions)}")
+                    f"labels present: {sorted(self.descriptions)}",
+                )
             description = choices[int(np.random.default_rng(request.seed).integers(len(choices)))]
         text = self.cfg.prompt_template.format(label=request.label.replace("_", " "), description=description)
         return " ".join(text.split())
@@ -305,8 +318,11 @@ class MusicgenGenerator:
             x = resample(x, int(request.prime_sample_rate), self.sample_rate)
         need = self._prime_samples()
         if len(x) + self.hop_length < need:  # allow < 1 frame of resampling/rounding shortfall
-            raise InputError(request.key, f"prime is {len(x) / self.sample_rate:.3f} s, shorter than "
-                                          f"{_SECTION}.prime_seconds={self.cfg.prime_seconds}")
+            raise InputError(
+                request.key,
+                f"prime is {len(x) / self.sample_rate:.3f} s, shorter than "
+                f"{_SECTION}.prime_seconds={self.cfg.prime_seconds}",
+            )
         x = x[:need]
         if len(x) < need:
             x = np.pad(x, (0, need - len(x)))
@@ -383,8 +399,9 @@ class MusicgenGenerator:
             primes = [self._prepare_prime(r) for r in reqs]
             if self.audio_channels == 2:  # stereo checkpoints take [2, n] primes: use the mono clip twice
                 primes = [np.stack([x, x]) for x in primes]
-            inputs = self.processor(audio=primes, sampling_rate=self.sample_rate, text=prompts,
-                                    padding=True, return_tensors="pt")
+            inputs = self.processor(
+                audio=primes, sampling_rate=self.sample_rate, text=prompts, padding=True, return_tensors="pt"
+            )
         else:
             inputs = self.processor(text=prompts, padding=True, return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
@@ -393,8 +410,7 @@ class MusicgenGenerator:
         n_new = n_steps - self._delay + 1  # complete frames produced
         g = self.cfg.guidance_scale
         generators = [torch.Generator(device=self.device).manual_seed(int(r.seed)) for r in reqs]
-        sampler = _make_sampler(generators, self.num_codebooks, g, self.cfg.temperature,
-                                self.cfg.top_k, self.cfg.top_p)
+        sampler = _make_sampler(generators, self.num_codebooks, g, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p)
         gen_cfg = copy.deepcopy(self.model.generation_config)
         gen_cfg.guidance_scale = g if g > 1.0 else None  # MusicGen applies CFG only for > 1
         gen_cfg.max_new_tokens = n_steps
@@ -402,11 +418,12 @@ class MusicgenGenerator:
         from transformers import LogitsProcessorList
 
         with torch.inference_mode():
-            values = self.model.generate(**inputs, generation_config=gen_cfg,
-                                         logits_processor=LogitsProcessorList([sampler]))
+            values = self.model.generate(
+                **inputs, generation_config=gen_cfg, logits_processor=LogitsProcessorList([sampler])
+            )
         values = values.float().mean(dim=1).cpu().numpy()  # [batch, channels, n] -> mono (stereo: L+R average)
         # The output is the (reconstructed) prime, if any, followed by n_new new frames.
         begin = values.shape[-1] - n_new * self.hop_length
         if begin < 0 or n_new * self.hop_length < n_out:
             raise RuntimeError(f"MusicGen returned {values.shape[-1]} samples, expected >= {n_new * self.hop_length}")
-        return [np.ascontiguousarray(v[begin:begin + n_out], dtype=np.float32) for v in values]
+        return [np.ascontiguousarray(v[begin : begin + n_out], dtype=np.float32) for v in values]

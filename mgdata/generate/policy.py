@@ -41,8 +41,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class TrackInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrackInfo":
+    def from_dict(cls, d: dict) -> TrackInfo:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
 
@@ -109,7 +109,7 @@ class ClipRef:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClipRef":
+    def from_dict(cls, d: dict) -> ClipRef:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
 
@@ -145,7 +145,7 @@ class Budget:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Budget":
+    def from_dict(cls, d: dict) -> Budget:
         """Inverse of :meth:`to_dict` (derived fields ignored)."""
         d = {k: v for k, v in d.items() if k not in ("class_seconds", "total_seconds")}
         return cls(**{**d, "classes": tuple(d["classes"])})
@@ -173,8 +173,15 @@ def compute_budget(train_seconds: float, classes: Iterable[str], *, fraction: fl
     budget_s = fraction * train_seconds
     class_budget_s = budget_s / len(classes) if classes else 0.0
     n = int(math.floor(class_budget_s / sample_s + _FLOOR_EPS)) if classes else 0
-    return Budget(train_seconds=train_seconds, fraction=fraction, sample_s=sample_s, classes=classes,
-                  budget_s=budget_s, class_budget_s=class_budget_s, samples_per_class=n)
+    return Budget(
+        train_seconds=train_seconds,
+        fraction=fraction,
+        sample_s=sample_s,
+        classes=classes,
+        budget_s=budget_s,
+        class_budget_s=class_budget_s,
+        samples_per_class=n,
+    )
 
 
 def grid_clips(track: TrackInfo, clip_s: float, shift_s: float = 0.0) -> list[ClipRef]:
@@ -189,8 +196,9 @@ def _permuted(clips: list[ClipRef], seed: int, label: str, round_: int) -> list[
     return [clips[i] for i in order]
 
 
-def draw_clips(tracks: Sequence[TrackInfo], n: int, *, clip_s: float, seed: int, label: str,
-               on_shortage: str = "error") -> list[ClipRef]:
+def draw_clips(
+    tracks: Sequence[TrackInfo], n: int, *, clip_s: float, seed: int, label: str, on_shortage: str = "error"
+) -> list[ClipRef]:
     """Draw ``n`` clips of one class without replacement (seeded), handling shortage.
 
     Args:
@@ -242,11 +250,15 @@ class PlanItem:
 
     def to_dict(self) -> dict:
         """JSON-safe dict."""
-        return {"key": self.key, "label": self.label, "index": self.index,
-                "clip": None if self.clip is None else self.clip.to_dict()}
+        return {
+            "key": self.key,
+            "label": self.label,
+            "index": self.index,
+            "clip": None if self.clip is None else self.clip.to_dict(),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PlanItem":
+    def from_dict(cls, d: dict) -> PlanItem:
         """Inverse of :meth:`to_dict`."""
         clip = None if d.get("clip") is None else ClipRef.from_dict(d["clip"])
         return cls(d["key"], d["label"], int(d["index"]), clip)
@@ -262,14 +274,18 @@ class Plan:
 
     def to_dict(self) -> dict:
         """JSON-safe dict."""
-        return {"budget": self.budget.to_dict(), "items": [i.to_dict() for i in self.items],
-                "excluded": dict(self.excluded)}
+        return {
+            "budget": self.budget.to_dict(),
+            "items": [i.to_dict() for i in self.items],
+            "excluded": dict(self.excluded),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Plan":
+    def from_dict(cls, d: dict) -> Plan:
         """Inverse of :meth:`to_dict`."""
-        return cls(Budget.from_dict(d["budget"]), tuple(PlanItem.from_dict(i) for i in d["items"]),
-                   dict(d.get("excluded", {})))
+        return cls(
+            Budget.from_dict(d["budget"]), tuple(PlanItem.from_dict(i) for i in d["items"]), dict(d.get("excluded", {}))
+        )
 
 
 def sample_key(label: str, index: int) -> str:
@@ -277,8 +293,16 @@ def sample_key(label: str, index: int) -> str:
     return make_key(label, f"{index:05d}")
 
 
-def plan_generation(tracks: Sequence[TrackInfo], *, fraction: float, sample_s: float, clip_s: float | None,
-                    seed: int, on_shortage: str = "error", all_labels: Iterable[str] = ()) -> Plan:
+def plan_generation(
+    tracks: Sequence[TrackInfo],
+    *,
+    fraction: float,
+    sample_s: float,
+    clip_s: float | None,
+    seed: int,
+    on_shortage: str = "error",
+    all_labels: Iterable[str] = (),
+) -> Plan:
     """Budget and draw for every class.
 
     Args:
@@ -312,8 +336,11 @@ def plan_generation(tracks: Sequence[TrackInfo], *, fraction: float, sample_s: f
     items = []
     for label in budget.classes:
         n = budget.samples_per_class
-        clips = (draw_clips(by_class[label], n, clip_s=clip_s, seed=seed, label=label, on_shortage=on_shortage)
-                 if clip_s is not None and n else [None] * n)
+        clips = (
+            draw_clips(by_class[label], n, clip_s=clip_s, seed=seed, label=label, on_shortage=on_shortage)
+            if clip_s is not None and n
+            else [None] * n
+        )
         items.extend(PlanItem(sample_key(label, i), label, i, clip) for i, clip in enumerate(clips))
     items.sort(key=lambda it: it.key)
     return Plan(budget, tuple(items), excluded)

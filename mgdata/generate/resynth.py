@@ -97,7 +97,7 @@ class HarmonicNoiseParams:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "HarmonicNoiseParams":
+    def from_dict(cls, d: dict) -> HarmonicNoiseParams:
         """Inverse of :meth:`to_dict`."""
         return cls(
             f0_hz=np.asarray(d["f0_hz"], dtype=np.float64),
@@ -147,8 +147,9 @@ def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
     # f0 frames only need ~4 periods of fmin: a shorter frame than the STFT halves yin's cost.
     f0_frame = min(n_fft, 1 << int(np.ceil(np.log2(4 * sr / cfg.fmin_hz))))
     if cfg.f0_method == "pyin":
-        f0, voiced, _ = librosa.pyin(xa, fmin=cfg.fmin_hz, fmax=cfg.fmax_hz, sr=sr,
-                                     frame_length=f0_frame, hop_length=hop, center=True)
+        f0, voiced, _ = librosa.pyin(
+            xa, fmin=cfg.fmin_hz, fmax=cfg.fmax_hz, sr=sr, frame_length=f0_frame, hop_length=hop, center=True
+        )
         voiced = np.asarray(voiced, dtype=bool)
         f0 = np.asarray(f0, dtype=np.float64)
         if voiced.any():
@@ -158,8 +159,9 @@ def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
         else:
             f0 = np.full(len(f0), cfg.fmin_hz)
     else:
-        f0 = librosa.yin(xa, fmin=cfg.fmin_hz, fmax=cfg.fmax_hz, sr=sr,
-                         frame_length=f0_frame, hop_length=hop, center=True).astype(np.float64)
+        f0 = librosa.yin(
+            xa, fmin=cfg.fmin_hz, fmax=cfg.fmax_hz, sr=sr, frame_length=f0_frame, hop_length=hop, center=True
+        ).astype(np.float64)
         voiced = np.ones(len(f0), dtype=bool)
     f0 = f0[:n_frames]
     voiced = voiced[:n_frames]
@@ -201,8 +203,15 @@ def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
 
     loud = librosa.feature.rms(y=xa, frame_length=n_fft, hop_length=hop, center=True)[0][:n_frames]
     return HarmonicNoiseParams(
-        f0_hz=f0, voiced=voiced, loudness_rms=loud.astype(np.float64), harmonic_amps=amps,
-        noise_bands=noise_bands, band_centres_hz=centres, sample_rate=sr, hop_length=hop, n_samples=n,
+        f0_hz=f0,
+        voiced=voiced,
+        loudness_rms=loud.astype(np.float64),
+        harmonic_amps=amps,
+        noise_bands=noise_bands,
+        band_centres_hz=centres,
+        sample_rate=sr,
+        hop_length=hop,
+        n_samples=n,
     )
 
 
@@ -221,7 +230,7 @@ def _frames_to_samples(values: np.ndarray, hop: int, start: int, stop: int) -> n
     seg = v[..., :-1, None] + (v[..., 1:, None] - v[..., :-1, None]) * ramp
     flat = seg.reshape(*values.shape[:-1], -1)
     off = start - f_lo * hop
-    return flat[..., off:off + (stop - start)]
+    return flat[..., off : off + (stop - start)]
 
 
 def synthesize(params: HarmonicNoiseParams, cfg: ResynthConfig, seed: int) -> np.ndarray:
@@ -275,8 +284,9 @@ def synthesize(params: HarmonicNoiseParams, cfg: ResynthConfig, seed: int) -> np
 
     y = harmonic.astype(np.float64) + noise_out
     # Loudness: restore the source frame-RMS contour (corrects leakage and masking errors).
-    out_rms = librosa.feature.rms(y=np.pad(y, (0, max(0, n_fft - n))), frame_length=n_fft,
-                                  hop_length=hop, center=True)[0]
+    out_rms = librosa.feature.rms(y=np.pad(y, (0, max(0, n_fft - n))), frame_length=n_fft, hop_length=hop, center=True)[
+        0
+    ]
     t = min(len(out_rms), len(params.loudness_rms))
     gain = np.clip(params.loudness_rms[:t] / np.maximum(out_rms[:t], _EPS), 0.0, 10.0)
     gain[params.loudness_rms[:t] < _EPS] = 0.0
@@ -287,8 +297,7 @@ def synthesize(params: HarmonicNoiseParams, cfg: ResynthConfig, seed: int) -> np
     return y.astype(np.float32)
 
 
-def resynthesize(x: np.ndarray, sr: int, cfg: ResynthConfig, seed: int,
-                 duration_s: float | None = None) -> np.ndarray:
+def resynthesize(x: np.ndarray, sr: int, cfg: ResynthConfig, seed: int, duration_s: float | None = None) -> np.ndarray:
     """Analyse and resynthesise a mono clip.
 
     Args:

@@ -14,12 +14,21 @@ def run(ctx: StageContext) -> StageOutcome:
     a = ctx.args
     corpus = None if str(a.corpus).lower() in ("", "none") else Path(a.corpus)
     out_dir = a.out_dir or Path("data/generate") / a.generator
-    result = build_generated(corpus, a.labels, out_dir, cfg=ctx.section("generate"), shards=ctx.shards,
-                             report=ctx.report, generator=a.generator, executor=ctx.executor,
-                             progress=ctx.progress)
+    result = build_generated(
+        corpus,
+        a.labels,
+        out_dir,
+        cfg=ctx.section("generate"),
+        shards=ctx.shards,
+        report=ctx.report,
+        generator=a.generator,
+        executor=ctx.executor,
+        progress=ctx.progress,
+    )
     b = result.plan.budget
     return StageOutcome(
         summary=f"{result.n_samples} samples, {result.seconds:.1f} s (budget {b.budget_s:.1f} s = {b.fraction:g} x "
         f"{b.train_seconds:.1f} s over {len(b.classes)} classes), failed {len(result.failed)}",
-        inputs=len(b.classes), outputs=result.n_samples,
+        inputs=len(b.classes),
+        outputs=result.n_samples,
     )

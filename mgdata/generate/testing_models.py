@@ -120,8 +120,9 @@ def _calibrate_decoder(codec, seed: int, target_rms: float = 0.1) -> None:
             if isinstance(mod, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)) and mod.bias is not None:
                 mod.bias.zero_()
         n_q = len(codec.quantizer.layers)
-        codes = torch.randint(0, codec.config.codebook_size, (1, 1, n_q, 50),
-                              generator=torch.Generator().manual_seed(seed))
+        codes = torch.randint(
+            0, codec.config.codebook_size, (1, 1, n_q, 50), generator=torch.Generator().manual_seed(seed)
+        )
         rms = codec.decode(codes, [None]).audio_values.pow(2).mean().sqrt().item()
         last = codec.decoder.layers[-1].conv
         weight = last.parametrizations.weight.original0 if hasattr(last, "parametrizations") else last.weight
@@ -169,7 +170,6 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
         T5Config,
         T5TokenizerFast,
     )
-
 
     # T5TokenizerFast is the tokenizers-backed T5 tokenizer class (an alias of T5Tokenizer
     # in transformers 5); extra_ids=0: no sentinel tokens, the text encoder never needs them.
@@ -254,8 +254,11 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
     model.save_pretrained(path)
 
     feature_extractor = EncodecFeatureExtractor(
-        feature_size=audio_channels, sampling_rate=TINY_SAMPLE_RATE, padding_value=0.0,
-        chunk_length_s=None, overlap=None,
+        feature_size=audio_channels,
+        sampling_rate=TINY_SAMPLE_RATE,
+        padding_value=0.0,
+        chunk_length_s=None,
+        overlap=None,
     )
     MusicgenProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer).save_pretrained(path)
     return path

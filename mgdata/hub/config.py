@@ -24,8 +24,11 @@ class HubInput:
             hub = parse_hub_uri(self.uri)
         except InputError as exc:
             check(False, "uri", exc.message)
-        check(hub.revision != "main" or "@" in self.uri, "uri",
-              "pin a revision (hf://datasets/ORG/NAME@TAG_OR_SHA): a moving branch would not rerun the stage")
+        check(
+            hub.revision != "main" or "@" in self.uri,
+            "uri",
+            "pin a revision (hf://datasets/ORG/NAME@TAG_OR_SHA): a moving branch would not rerun the stage",
+        )
 
 
 @dataclass(frozen=True)

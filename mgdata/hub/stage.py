@@ -14,5 +14,8 @@ def run(ctx: StageContext) -> StageOutcome:
     ctx.report.set("files", res.files)
     ctx.report.set("uri", item.uri)
     ctx.report.set("commit", res.commit)
-    return StageOutcome(summary=f"{item.uri} -> {res.out_dir} (commit {res.commit[:12]}, {res.files} files)",
-                        inputs=1, outputs=res.files)
+    return StageOutcome(
+        summary=f"{item.uri} -> {res.out_dir} (commit {res.commit[:12]}, {res.files} files)",
+        inputs=1,
+        outputs=res.files,
+    )

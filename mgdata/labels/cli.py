@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from mgdata.errors import MgdataError
 
@@ -26,19 +26,30 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "--input", "-i", required=True, action="append", type=Path, metavar="TSV",
+        "--input",
+        "-i",
+        required=True,
+        action="append",
+        type=Path,
+        metavar="TSV",
         help="metadata TSV; repeat for several files (split taken from names like ...-train.tsv)",
     )
     p.add_argument("--output", "-o", required=True, type=Path, metavar="PARQUET", help="parquet file to write")
     p.add_argument(
-        "--mapping", "-m", default="paper1", metavar="NAME_OR_PATH",
+        "--mapping",
+        "-m",
+        default="paper1",
+        metavar="NAME_OR_PATH",
         help="shipped mapping name (default: paper1) or path to a mapping YAML",
     )
     p.add_argument(
-        "--skip-bad-rows", action="store_true",
+        "--skip-bad-rows",
+        action="store_true",
         help="skip malformed TSV rows (reported on stderr) instead of failing on the first one",
     )
-    p.add_argument("--stats", type=Path, metavar="JSON", help="also write counters and tracks/hours per split x quadrant")
+    p.add_argument(
+        "--stats", type=Path, metavar="JSON", help="also write counters and tracks/hours per split x quadrant"
+    )
     p.set_defaults(func=run_relabel)
 
 
@@ -67,9 +78,11 @@ def run_relabel(args: argparse.Namespace) -> int:
     for quadrant, n in summary["quadrant_counts"].items():
         print(f"{quadrant:<24} {n:>7}")
     print(f"{'labelled':<24} {result.table.height:>7}")
-    print(f"dropped (no mapped tag): {result.dropped}; conflicts (tags in several quadrants): {result.conflicts}; "
-          f"unknown tags: {summary['unknown_tag_occurrences']}; duplicates: {len(result.duplicate_ids)}; "
-          f"malformed rows skipped: {len(report.skipped) - len(result.duplicate_ids)}")
+    print(
+        f"dropped (no mapped tag): {result.dropped}; conflicts (tags in several quadrants): {result.conflicts}; "
+        f"unknown tags: {summary['unknown_tag_occurrences']}; duplicates: {len(result.duplicate_ids)}; "
+        f"malformed rows skipped: {len(report.skipped) - len(result.duplicate_ids)}"
+    )
     print(f"wrote {args.output}")
     if args.stats is not None:
         report.set("summary", summary)
@@ -81,7 +94,7 @@ def run_relabel(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m mgdata.labels.cli relabel ...``)."""
     parser = argparse.ArgumentParser(prog="mgdata")
     register_cli(parser.add_subparsers(dest="command", required=True))

@@ -16,18 +16,19 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import yaml
 
 from mgdata.errors import InputError, ParamsError
 from mgdata.provenance import Provenance
-from mgdata.store import fingerprint, sha256_file
 from mgdata.sources.jamendo import MOODTHEME, MOODTHEME_TAGS, TAG_SEPARATOR, JamendoTrack, read_split, split_tag
+from mgdata.store import fingerprint, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from mgdata.labels.config import RelabelConfig
@@ -105,7 +106,7 @@ class TagMapping:
         object.__setattr__(self, "quadrants", {q: clean[q] for q in QUADRANTS if q in clean})
         object.__setattr__(self, "tag_to_quadrant", lookup)
 
-    def quadrant_of(self, tag: str) -> Optional[str]:
+    def quadrant_of(self, tag: str) -> str | None:
         """Quadrant of one tag (prefixed or bare), or None if unmapped."""
         try:
             return self.tag_to_quadrant.get(normalize_tag(tag))
@@ -122,7 +123,7 @@ class TagMapping:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str = "<memory>") -> "TagMapping":
+    def from_dict(cls, data: Any, *, source: str = "<memory>") -> TagMapping:
         """Build from a parsed mapping YAML; errors name ``source``.
 
         Raises:
@@ -248,7 +249,7 @@ class RelabelResult:
         }
 
 
-def _as_record(track: Any) -> tuple[str, list[str], Optional[str], Optional[float]]:
+def _as_record(track: Any) -> tuple[str, list[str], str | None, float | None]:
     """(track_id, tags, split, duration_s) from a JamendoTrack or a row mapping."""
     if isinstance(track, JamendoTrack):
         return track.track_id, list(track.tags), track.split, track.duration_s
@@ -269,7 +270,7 @@ def relabel_tracks(
     *,
     mapping: TagMapping | str | Path = DEFAULT_MAPPING,
     vocabulary: frozenset[str] = MOODTHEME_TAGS,
-    report: Optional["StageReport"] = None,
+    report: StageReport | None = None,
 ) -> RelabelResult:
     """Give each track one quadrant from its tags.
 
@@ -379,7 +380,7 @@ JAMENDO_LICENCE = (
 )
 
 
-def relabel_provenance(name: str, manifest: str | Path, cfg: "RelabelConfig", mapping: TagMapping) -> Provenance:
+def relabel_provenance(name: str, manifest: str | Path, cfg: RelabelConfig, mapping: TagMapping) -> Provenance:
     """Provenance of one relabelled table (written beside it as ``*.provenance.json``).
 
     The corpus table inherits source version and licence from the corpus artifact
@@ -389,8 +390,12 @@ def relabel_provenance(name: str, manifest: str | Path, cfg: "RelabelConfig", ma
     params_hash = fingerprint(cfg, mapping.name, {q: list(t) for q, t in sorted(mapping.quadrants.items())})
     if name == "jamendo":
         return Provenance(
-            builder="relabel", source=f"mtg-jamendo autotagging_{cfg.jamendo.subset} split-{cfg.jamendo.split_index}",
-            source_version=str(cfg.jamendo.metadata_dir), licence=JAMENDO_LICENCE, seed=0, params_hash=params_hash,
+            builder="relabel",
+            source=f"mtg-jamendo autotagging_{cfg.jamendo.subset} split-{cfg.jamendo.split_index}",
+            source_version=str(cfg.jamendo.metadata_dir),
+            licence=JAMENDO_LICENCE,
+            seed=0,
+            params_hash=params_hash,
             extra={"mapping": mapping.name},
         )
     upstream = Path(manifest).parent / "mix" / "artifact.json"
@@ -400,17 +405,22 @@ def relabel_provenance(name: str, manifest: str | Path, cfg: "RelabelConfig", ma
     else:
         version, licence = sha256_file(manifest), "as the corpus manifest's source"
     return Provenance(
-        builder="relabel", source=f"corpus manifest {manifest}", source_version=version, licence=licence,
-        seed=0, params_hash=params_hash, extra={"mapping": mapping.name},
+        builder="relabel",
+        source=f"corpus manifest {manifest}",
+        source_version=version,
+        licence=licence,
+        seed=0,
+        params_hash=params_hash,
+        extra={"mapping": mapping.name},
     )
 
 
 def build_relabel(
     manifest: str | Path,
-    out_dir: Optional[str | Path],
+    out_dir: str | Path | None,
     *,
-    cfg: "RelabelConfig",
-    report: Optional["StageReport"] = None,
+    cfg: RelabelConfig,
+    report: StageReport | None = None,
 ) -> dict[str, RelabelResult]:
     """Relabel the chorale corpus and, if configured, MTG-Jamendo metadata.
 
@@ -427,9 +437,7 @@ def build_relabel(
         licence, params hash).
     """
     mapping = load_mapping(cfg.mapping)
-    sources: dict[str, Iterable[Any]] = {
-        "corpus": read_manifest_tracks(manifest, tag_column=cfg.corpus_tag_column)
-    }
+    sources: dict[str, Iterable[Any]] = {"corpus": read_manifest_tracks(manifest, tag_column=cfg.corpus_tag_column)}
     if cfg.jamendo.metadata_dir is not None:
         sources["jamendo"] = read_split(
             cfg.jamendo.metadata_dir,
@@ -445,7 +453,6 @@ def build_relabel(
         if out_dir is not None:
             path = write_quadrants(result, Path(out_dir) / f"{name}_quadrants.parquet")
             prov = relabel_provenance(name, manifest, cfg, mapping)
-            path.with_suffix(".provenance.json").write_text(
-                json.dumps(prov.to_dict(), indent=1, sort_keys=True) + "\n")
+            path.with_suffix(".provenance.json").write_text(json.dumps(prov.to_dict(), indent=1, sort_keys=True) + "\n")
         log.info("relabel %s: %s", name, result.quadrant_counts())
     return results

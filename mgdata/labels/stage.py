@@ -30,8 +30,20 @@ def run(ctx: StageContext) -> StageOutcome:
     rows = [{"dataset": name, **row} for name, t in tables.items() for row in t.to_dicts()]
     import polars as pl
 
-    csv = pl.DataFrame(rows, schema={"dataset": pl.String, "split": pl.String, "quadrant": pl.String,
-                                     "tracks": pl.Int64, "hours": pl.Float64}) if rows else pl.DataFrame()
+    csv = (
+        pl.DataFrame(
+            rows,
+            schema={
+                "dataset": pl.String,
+                "split": pl.String,
+                "quadrant": pl.String,
+                "tracks": pl.Int64,
+                "hours": pl.Float64,
+            },
+        )
+        if rows
+        else pl.DataFrame()
+    )
     csv.write_csv(ctx.args.plots / "hours_per_class.csv", float_precision=4)
     parts = [f"{n}: {r.quadrant_counts()} dropped={r.dropped} conflicts={r.conflicts}" for n, r in results.items()]
     labelled = sum(len(r.table) for r in results.values())

@@ -6,8 +6,9 @@ from a :class:`~mgdata.labels.relabel.RelabelResult` table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import polars as pl
 

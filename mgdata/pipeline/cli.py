@@ -25,5 +25,6 @@ def register_cli(sub) -> None:
     p = sub.add_parser("stages", help="the pipeline's stages (from the stage registry)")
     s = p.add_subparsers(dest="stages_command", metavar="SUBCOMMAND")
     s.add_parser("list", help="one line per stage: what it makes and the params sections it reads").set_defaults(
-        func=_cmd_list)
+        func=_cmd_list
+    )
     s.add_parser("table", help="the README's pipeline table (markdown)").set_defaults(func=_cmd_table)

@@ -25,9 +25,10 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from mgdata.errors import MgdataError, ParamsError
 from mgdata.pipeline.spec import StageOutcome, StageSpec
@@ -91,12 +92,15 @@ def _parser(spec: StageSpec, doc: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     for arg in spec.args:
-        parser.add_argument(arg.flag, default=arg.default, required=arg.required, help=arg.help,
-                            type=Path if arg.path else str)
-    parser.add_argument("--metrics", type=Path, default=None,
-                        help=f"metrics JSON, numbers only (default: {spec.metrics})")
-    parser.add_argument("--report", type=Path, default=None,
-                        help="full report JSON (default: the metrics path under stage_reports/)")
+        parser.add_argument(
+            arg.flag, default=arg.default, required=arg.required, help=arg.help, type=Path if arg.path else str
+        )
+    parser.add_argument(
+        "--metrics", type=Path, default=None, help=f"metrics JSON, numbers only (default: {spec.metrics})"
+    )
+    parser.add_argument(
+        "--report", type=Path, default=None, help="full report JSON (default: the metrics path under stage_reports/)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -113,8 +117,11 @@ def check_sections(spec: StageSpec, raw: dict[str, Any], params_path: Path) -> N
     """Every section the stage reads must be in the params file (explicit beats silent defaults)."""
     for name in spec.sections:
         if name not in raw:
-            raise ParamsError(name, f"section missing from {params_path} (stage {spec.name} reads it; "
-                              "write `" + name + ": {}` to use every default)")
+            raise ParamsError(
+                name,
+                f"section missing from {params_path} (stage {spec.name} reads it; "
+                "write `" + name + ": {}` to use every default)",
+            )
 
 
 def stage_main(name: str, argv: Sequence[str] | None = None, *, doc: str | None = None) -> int:
@@ -146,15 +153,19 @@ def _run(spec: StageSpec, args: argparse.Namespace) -> int:
     metrics = args.metrics or Path(spec.metrics.format(name=item, **vars(args)))
     report_file = args.report or report_path_for(metrics)
     report = StageReport(item if item == spec.name else f"{spec.name}/{item}")
-    ctx = StageContext(spec=spec, args=args, params_path=args.params, raw=raw, report=report,
-                       progress=not args.no_progress, name=item)
+    ctx = StageContext(
+        spec=spec, args=args, params_path=args.params, raw=raw, report=report, progress=not args.no_progress, name=item
+    )
     module, _, fn = spec.run.partition(":")
     outcome: StageOutcome = getattr(importlib.import_module(module), fn)(ctx)
     report.write(metrics, report_file)
     print(f"{spec.name} {item if item != spec.name else ''}".rstrip() + f": {outcome.summary}")
     allow_empty = spec.allow_empty or ctx.section("pipeline").allow_empty
     if outcome.inputs > 0 and outcome.outputs == 0 and not allow_empty:
-        print(f"error: stage {spec.name}: {outcome.inputs} inputs produced no output (every input was skipped: "
-              f"see {report_file}); set pipeline.allow_empty: true to accept an empty result", file=sys.stderr)
+        print(
+            f"error: stage {spec.name}: {outcome.inputs} inputs produced no output (every input was skipped: "
+            f"see {report_file}); set pipeline.allow_empty: true to accept an empty result",
+            file=sys.stderr,
+        )
         return 2
     return 0

@@ -8,8 +8,9 @@ a command line, the contract tests check dvc.yaml against the specs, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class JamendoTrack:
     path: str
     duration_s: float
     tags: tuple[str, ...] = ()
-    split: Optional[str] = None
+    split: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("track_id", "artist_id", "album_id", "path"):
@@ -133,7 +134,7 @@ class JamendoTrack:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "JamendoTrack":
+    def from_dict(cls, data: Mapping[str, Any]) -> JamendoTrack:
         """Inverse of :meth:`to_dict`."""
         return cls(
             track_id=data["track_id"],
@@ -146,7 +147,7 @@ class JamendoTrack:
         )
 
 
-def _parse_row(fields: Sequence[str], split: Optional[str]) -> JamendoTrack:
+def _parse_row(fields: Sequence[str], split: str | None) -> JamendoTrack:
     """Build a track from the tab-separated fields of one row (raises ValueError)."""
     if len(fields) < 6:
         raise ValueError(f"expected >= 6 tab-separated columns ({' '.join(HEADER)}...), got {len(fields)}")
@@ -158,7 +159,7 @@ def _parse_row(fields: Sequence[str], split: Optional[str]) -> JamendoTrack:
     return JamendoTrack(track_id, artist_id, album_id, path, duration_s, tuple(fields[5:]), split)
 
 
-def split_from_filename(path: str | Path) -> Optional[str]:
+def split_from_filename(path: str | Path) -> str | None:
     """Split name from an official file name (``autotagging_moodtheme-train.tsv`` -> ``train``)."""
     stem = Path(path).name.split(".")[0]
     tail = stem.rsplit("-", 1)[-1]
@@ -168,9 +169,9 @@ def split_from_filename(path: str | Path) -> Optional[str]:
 def read_tsv(
     path: str | Path,
     *,
-    split: Optional[str] = None,
+    split: str | None = None,
     strict: bool = True,
-    report: Optional["StageReport"] = None,
+    report: StageReport | None = None,
 ) -> list[JamendoTrack]:
     """Read one MTG-Jamendo metadata TSV.
 
@@ -258,7 +259,7 @@ def read_split(
     split_index: int = 0,
     subset: str = "moodtheme",
     strict: bool = True,
-    report: Optional["StageReport"] = None,
+    report: StageReport | None = None,
 ) -> list[JamendoTrack]:
     """Read the train, validation and test files of one official split.
 
@@ -308,12 +309,12 @@ class JamendoConfig:
         fail_on_error: Raise on a malformed row / missing audio file instead of skipping it.
     """
 
-    metadata_dir: Optional[str] = None
+    metadata_dir: str | None = None
     split_index: int = 0
     subset: str = "moodtheme"
-    audio_root: Optional[str] = None
+    audio_root: str | None = None
     clip_s: float = 30.0
-    clip_position: Union[Literal["middle", "start"], float] = "middle"
+    clip_position: Literal["middle", "start"] | float = "middle"
     sample_rate: int = 16000
     fail_on_error: bool = False
 
@@ -350,7 +351,7 @@ class JamendoClip:
     audio: np.ndarray = field(repr=False)
 
 
-def require_audio_root(audio_root: Optional[str | Path], *, key: str = "jamendo.audio_root") -> Path:
+def require_audio_root(audio_root: str | Path | None, *, key: str = "jamendo.audio_root") -> Path:
     """Check that the audio root is set and exists.
 
     Args:
@@ -406,14 +407,14 @@ def clip_bounds(duration_s: float, *, clip_s: float, position: str | float = "mi
     return offset_s, length_s
 
 
-def audio_path(track: JamendoTrack, audio_root: Optional[str | Path]) -> Path:
+def audio_path(track: JamendoTrack, audio_root: str | Path | None) -> Path:
     """Absolute audio path of a track (checks the root is set)."""
     return require_audio_root(audio_root) / track.path
 
 
 def load_clip(
     track: JamendoTrack,
-    audio_root: Optional[str | Path],
+    audio_root: str | Path | None,
     *,
     clip_s: float = 30.0,
     position: str | float = "middle",
@@ -458,7 +459,7 @@ def iter_clips(
     tracks: Iterable[JamendoTrack],
     cfg: JamendoConfig,
     *,
-    report: Optional["StageReport"] = None,
+    report: StageReport | None = None,
     progress: bool = True,
 ) -> Iterator[JamendoClip]:
     """Decode one clip per track, in the given order (for audio stages).

@@ -46,7 +46,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import polars as pl
 from tqdm.auto import tqdm
@@ -69,8 +69,16 @@ from mgdata.sources.jamendo import (
     split_files,
     split_tag,
 )
-from mgdata.store import ArtifactWriter, Sample, decode_json, encode_json, fingerprint, iter_samples, \
-    make_key, sha256_file
+from mgdata.store import (
+    ArtifactWriter,
+    Sample,
+    decode_json,
+    encode_json,
+    fingerprint,
+    iter_samples,
+    make_key,
+    sha256_file,
+)
 
 log = logging.getLogger("mgdata.jamendo")
 
@@ -82,9 +90,17 @@ FORMAT_VERSION = "jamendo-clips/1"  # bump when the layout or decoding changes, 
 PARAMS_KEY = "relabel.jamendo"
 
 MANIFEST_SCHEMA = {
-    "track_id": pl.String, "split": pl.String, "tags": pl.List(pl.String), "mood_tags": pl.List(pl.String),
-    "duration_s": pl.Float64, "sample_rate": pl.Int64, "tags_full": pl.List(pl.String),
-    "artist_id": pl.String, "album_id": pl.String, "path": pl.String, "clip_start_s": pl.Float64,
+    "track_id": pl.String,
+    "split": pl.String,
+    "tags": pl.List(pl.String),
+    "mood_tags": pl.List(pl.String),
+    "duration_s": pl.Float64,
+    "sample_rate": pl.Int64,
+    "tags_full": pl.List(pl.String),
+    "artist_id": pl.String,
+    "album_id": pl.String,
+    "path": pl.String,
+    "clip_start_s": pl.Float64,
     "track_duration_s": pl.Float64,
 }
 
@@ -106,9 +122,9 @@ class JamendoClipsResult:
 
     records: list[dict[str, Any]]
     report: StageReport
-    out_dir: Optional[Path] = None
-    mix_info: Optional[dict[str, Any]] = None
-    samples: Optional[list[tuple[str, Sample]]] = None
+    out_dir: Path | None = None
+    mix_info: dict[str, Any] | None = None
+    samples: list[tuple[str, Sample]] | None = None
     resumed_tracks: int = 0
     skipped_tracks: int = 0
     per_split: dict[str, int] = field(default_factory=dict)
@@ -215,7 +231,7 @@ def build_jamendo_clips(
     *,
     cfg: JamendoConfig,
     shards: ShardConfig,
-    report: Optional[StageReport] = None,
+    report: StageReport | None = None,
     progress: bool = True,
 ) -> JamendoClipsResult:
     """Write MTG-Jamendo clips as a corpus-mix-format artifact plus a manifest.
@@ -241,8 +257,9 @@ def build_jamendo_clips(
     report = report or StageReport("jamendo")
     check_config(cfg)
     source_version, file_shas = split_files_version(cfg)
-    tracks = read_split(cfg.metadata_dir, split_index=cfg.split_index, subset=cfg.subset,
-                        strict=cfg.fail_on_error, report=report)
+    tracks = read_split(
+        cfg.metadata_dir, split_index=cfg.split_index, subset=cfg.subset, strict=cfg.fail_on_error, report=report
+    )
     order = {s: i for i, s in enumerate(SPLITS)}
     tracks.sort(key=lambda t: (order[t.split], t.track_id))
 
@@ -253,22 +270,32 @@ def build_jamendo_clips(
     decoder = {"libsndfile": sf.__libsndfile_version__, "soxr": soxr.__version__}
     fp = fingerprint(FORMAT_VERSION, params_hash, source_version, decoder)
     prov = Provenance(
-        builder=BUILDER, source=f"mtg-jamendo autotagging_{cfg.subset} split-{cfg.split_index}",
-        source_version=source_version, licence=JAMENDO_LICENCE, seed=0, params_hash=params_hash,
-        extra={"split_files_sha256": file_shas, "decoder": decoder, "clip_s": cfg.clip_s,
-               "clip_position": cfg.clip_position, "sample_rate": cfg.sample_rate},
+        builder=BUILDER,
+        source=f"mtg-jamendo autotagging_{cfg.subset} split-{cfg.split_index}",
+        source_version=source_version,
+        licence=JAMENDO_LICENCE,
+        seed=0,
+        params_hash=params_hash,
+        extra={
+            "split_files_sha256": file_shas,
+            "decoder": decoder,
+            "clip_s": cfg.clip_s,
+            "clip_position": cfg.clip_position,
+            "sample_rate": cfg.sample_rate,
+        },
     )
     sample_prov = {**prov.sample_dict(), "source": SAMPLE_SOURCE, "dataset": prov.source}
 
     records: list[dict[str, Any]] = []
-    samples: Optional[list[tuple[str, Sample]]] = [] if out_dir is None else None
+    samples: list[tuple[str, Sample]] | None = [] if out_dir is None else None
     resumed = skipped = 0
-    writer: Optional[ArtifactWriter] = None
+    writer: ArtifactWriter | None = None
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
             out_dir = Path(out_dir)
             writer = stack.enter_context(
-                ArtifactWriter(out_dir / "mix", fingerprint=fp, provenance=prov, shards=shards))
+                ArtifactWriter(out_dir / "mix", fingerprint=fp, provenance=prov, shards=shards)
+            )
         done = _resumed_records(out_dir / "mix", writer.done_keys) if writer is not None else {}
         for track in tqdm(tracks, desc="jamendo: clips", unit="track", disable=not progress):
             key = track_key(track.track_id)
@@ -277,8 +304,9 @@ def build_jamendo_clips(
                 resumed += 1
                 continue
             try:
-                clip = load_clip(track, cfg.audio_root, clip_s=cfg.clip_s, position=cfg.clip_position,
-                                 sample_rate=cfg.sample_rate)
+                clip = load_clip(
+                    track, cfg.audio_root, clip_s=cfg.clip_s, position=cfg.clip_position, sample_rate=cfg.sample_rate
+                )
                 if clip.audio.size == 0:
                     raise InputError(str(audio_path(track, cfg.audio_root)), "audio decodes to no samples")
             except InputError as exc:
@@ -287,20 +315,31 @@ def build_jamendo_clips(
                 report.skip(exc.where, exc.message)
                 skipped += 1
                 continue
-            record = _record(track, clip_start_s=clip.offset_s, duration_s=clip.duration_s,
-                             sample_rate=clip.sample_rate)
+            record = _record(
+                track, clip_start_s=clip.offset_s, duration_s=clip.duration_s, sample_rate=clip.sample_rate
+            )
             meta = {**record, "provenance": sample_prov}
-            sample = Sample(key, {"flac": encode_flac(clip.audio, clip.sample_rate), "json": encode_json(meta)},
-                            seconds=clip.duration_s, labels=tuple(record["mood_tags"]))
+            sample = Sample(
+                key,
+                {"flac": encode_flac(clip.audio, clip.sample_rate), "json": encode_json(meta)},
+                seconds=clip.duration_s,
+                labels=tuple(record["mood_tags"]),
+            )
             records.append(record)
             if writer is not None:
                 writer.write(track.split, sample)
             else:
                 samples.append((track.split, sample))
     # Leaving the ExitStack closed the writer (artifact.json written).
-    result = JamendoClipsResult(records=records, report=report, out_dir=out_dir,
-                                mix_info=writer.summary if writer is not None else None, samples=samples,
-                                resumed_tracks=resumed, skipped_tracks=skipped)
+    result = JamendoClipsResult(
+        records=records,
+        report=report,
+        out_dir=out_dir,
+        mix_info=writer.summary if writer is not None else None,
+        samples=samples,
+        resumed_tracks=resumed,
+        skipped_tracks=skipped,
+    )
     result.per_split = dict(Counter(r["split"] for r in records))
     if out_dir is not None:
         tmp = out_dir / "manifest.parquet.tmp"

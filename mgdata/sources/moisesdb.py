@@ -65,7 +65,7 @@ class MoisesStem:
         return {"name": self.name, "files": [str(f) for f in self.files], "track_types": list(self.track_types)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MoisesStem":
+    def from_dict(cls, data: dict[str, Any]) -> MoisesStem:
         """Inverse of :meth:`to_dict`."""
         return cls(data["name"], tuple(Path(f) for f in data["files"]), tuple(data["track_types"]))
 
@@ -100,7 +100,7 @@ class MoisesTrackInfo:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MoisesTrackInfo":
+    def from_dict(cls, data: dict[str, Any]) -> MoisesTrackInfo:
         """Inverse of :meth:`to_dict`."""
         return cls(
             track_id=data["track_id"],
@@ -277,8 +277,9 @@ def iter_moisesdb_tracks(
     for track_dir in tqdm(dirs, desc="moisesdb", unit="track", disable=not progress):
         try:
             info = read_moisesdb_info(track_dir, root)
-            track = load_moisesdb_track(info, sample_rate=sample_rate, length_tolerance_s=length_tolerance_s,
-                                        report=report)
+            track = load_moisesdb_track(
+                info, sample_rate=sample_rate, length_tolerance_s=length_tolerance_s, report=report
+            )
         except InputError as err:
             handle_track_error(err, track_dir.name, report, fail_on_error)
             continue

@@ -5,8 +5,8 @@ Used by the test-suite and benchmarks so that committed fixtures stay tiny.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -63,12 +63,18 @@ def make_corpus_artifact(
     splits = assign_splits(track_ids, seed=seed)
     fp = fingerprint("testing-corpus", n_tracks, n_stems, duration_s, sr, seed, shards)
     prov = Provenance(
-        builder="testing", source="mgdata.testing", source_version="1", licence=TEST_LICENCE,
-        seed=seed, params_hash=fp,
+        builder="testing",
+        source="mgdata.testing",
+        source_version="1",
+        licence=TEST_LICENCE,
+        seed=seed,
+        params_hash=fp,
     )
     rows = []
-    with ArtifactWriter(out_dir / "mix", fingerprint=fp, provenance=prov, shards=shards) as mix_w, \
-            ArtifactWriter(out_dir / "stems", fingerprint=fp, provenance=prov, shards=shards) as stem_w:
+    with (
+        ArtifactWriter(out_dir / "mix", fingerprint=fp, provenance=prov, shards=shards) as mix_w,
+        ArtifactWriter(out_dir / "stems", fingerprint=fp, provenance=prov, shards=shards) as stem_w,
+    ):
         for i, track_id in enumerate(track_ids):
             moods = list(MOOD_TAGS[i % len(MOOD_TAGS)])
             tags = ["synthetic", *moods]
@@ -81,26 +87,75 @@ def make_corpus_artifact(
             split = splits[track_id]
             names = list(STEM_NAMES[:n_stems])
             meta = {
-                "track_id": track_id, "score_id": f"synth/{i}", "composer": "synth", "style": "synthetic",
-                "title": track_id, "split": split, "tags": tags, "mood_tags": moods,
-                "key": "C major" if i % 2 == 0 else "a minor", "mode": "major" if i % 2 == 0 else "minor",
-                "tempo_bpm": 100.0, "duration_s": duration_s, "sample_rate": sr, "parts": names,
-                "instruments": ["Acoustic Grand Piano"] * n_stems, "programs": [0] * n_stems,
+                "track_id": track_id,
+                "score_id": f"synth/{i}",
+                "composer": "synth",
+                "style": "synthetic",
+                "title": track_id,
+                "split": split,
+                "tags": tags,
+                "mood_tags": moods,
+                "key": "C major" if i % 2 == 0 else "a minor",
+                "mode": "major" if i % 2 == 0 else "minor",
+                "tempo_bpm": 100.0,
+                "duration_s": duration_s,
+                "sample_rate": sr,
+                "parts": names,
+                "instruments": ["Acoustic Grand Piano"] * n_stems,
+                "programs": [0] * n_stems,
                 "provenance": prov.sample_dict(),
             }
-            mix_w.write(split, Sample(track_id, {"flac": encode_flac(mix, sr), "json": encode_json(meta)},
-                                      seconds=duration_s, labels=tuple(tags)))
+            mix_w.write(
+                split,
+                Sample(
+                    track_id,
+                    {"flac": encode_flac(mix, sr), "json": encode_json(meta)},
+                    seconds=duration_s,
+                    labels=tuple(tags),
+                ),
+            )
             for s, stem in enumerate(stems):
                 smeta = {
-                    "track_id": track_id, "stem_index": s, "stem": names[s], "instrument": "Acoustic Grand Piano",
-                    "program": 0, "split": split, "sample_rate": sr, "duration_s": duration_s,
+                    "track_id": track_id,
+                    "stem_index": s,
+                    "stem": names[s],
+                    "instrument": "Acoustic Grand Piano",
+                    "program": 0,
+                    "split": split,
+                    "sample_rate": sr,
+                    "duration_s": duration_s,
                     "provenance": prov.sample_dict(),
                 }
-                stem_w.write(split, Sample(f"{track_id}_s{s:02d}",
-                                           {"flac": encode_flac(stem, sr), "json": encode_json(smeta)},
-                                           seconds=duration_s))
-            rows.append({k: meta[k] for k in ("track_id", "score_id", "composer", "style", "title", "split", "tags",
-                                             "mood_tags", "key", "mode", "tempo_bpm", "duration_s", "sample_rate",
-                                             "parts", "instruments")} | {"n_stems": n_stems})
+                stem_w.write(
+                    split,
+                    Sample(
+                        f"{track_id}_s{s:02d}",
+                        {"flac": encode_flac(stem, sr), "json": encode_json(smeta)},
+                        seconds=duration_s,
+                    ),
+                )
+            rows.append(
+                {
+                    k: meta[k]
+                    for k in (
+                        "track_id",
+                        "score_id",
+                        "composer",
+                        "style",
+                        "title",
+                        "split",
+                        "tags",
+                        "mood_tags",
+                        "key",
+                        "mode",
+                        "tempo_bpm",
+                        "duration_s",
+                        "sample_rate",
+                        "parts",
+                        "instruments",
+                    )
+                }
+                | {"n_stems": n_stems}
+            )
     pl.DataFrame(rows).write_parquet(out_dir / "manifest.parquet")
     return out_dir
