@@ -97,6 +97,31 @@ def decode_audio(data: bytes, *, mono: bool = True) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(x, dtype=np.float32), sr
 
 
+def decode_artifact_audio(data: bytes, *, declared_sr: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode an artifact's audio member, checking it against the artifact's contract.
+
+    mgdata artifacts hold mono audio at the rate their json declares; anything else is a
+    broken input, reported in deterministic words (no decoder object reprs).
+
+    Raises:
+        ValueError: Undecodable bytes ("undecodable audio"), more than one channel
+            ("channel mismatch"), a rate other than ``declared_sr`` ("sample rate mismatch")
+            or non-finite samples ("non-finite samples").
+    """
+    try:
+        x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types; all mean unreadable
+        raise ValueError(f"undecodable audio: {type(exc).__name__}") from None
+    if x.shape[1] != 1:
+        raise ValueError(f"channel mismatch: artifacts hold mono audio, the member has {x.shape[1]} channels")
+    if declared_sr is not None and int(declared_sr) != sr:
+        raise ValueError(f"sample rate mismatch: json declares {int(declared_sr)} Hz, the flac is {sr} Hz")
+    x = np.ascontiguousarray(x[:, 0], dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("non-finite samples: the audio holds NaN or inf")
+    return x, sr
+
+
 def rms_db(x: np.ndarray) -> float:
     """Root-mean-square level in dBFS; silence (or empty input) gives -120 dB."""
     x = np.asarray(x, dtype=np.float64)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mgdata.audio import decode_audio
+from mgdata.audio import decode_artifact_audio
 from mgdata.config import ShardConfig
 from mgdata.embed.base import ShortClipError, aggregate, check_finite, embed_clip, get_embedder
 from mgdata.embed.config import CLEAN, EmbedConfig
@@ -228,10 +228,9 @@ def _embed_one(job: _EmbedJob, emb, deform, key: str, shard_split: str, flac: by
     split = shard_split or str(meta.get("split", ""))
     try:
         try:
-            x, sr = decode_audio(flac)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is this sample's fault
-            raise InputError(key, f"bad audio: undecodable flac member ({exc})") from None
-        check_finite(x, key)
+            x, sr = decode_artifact_audio(flac, declared_sr=meta.get("sample_rate"))
+        except ValueError as exc:  # undecodable, not mono, wrong rate or non-finite: this sample's fault
+            raise InputError(key, str(exc)) from None
         y = deform.apply(x, sr, key=key)
         check_finite(y, key)
         clip = embed_clip(emb, y, sr, window_s=cfg.window_s, hop_s=cfg.hop_s, short_clip=cfg.short_clip, key=key)

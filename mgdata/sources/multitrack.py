@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mgdata.audio import decode_audio, resample
+from mgdata.audio import decode_artifact_audio, resample
 from mgdata.errors import InputError, MgdataError
 from mgdata.report import StageReport
 from mgdata.store import decode_json, iter_samples, read_artifact_info
@@ -263,12 +263,14 @@ def _corpus_track(group: list[dict[str, Any]], sample_rate: int | None, toleranc
         if "flac" not in sample:
             raise TrackError(key, "missing audio file", "stem sample has no 'flac' member")
         try:
-            x, sr = decode_audio(sample["flac"])
-        except Exception as exc:  # noqa: BLE001 - libsndfile raises several types; all mean unreadable
-            raise TrackError(key, "unreadable audio", f"cannot decode the stem's flac ({exc})") from None
-        declared = meta.get("sample_rate")
-        if declared is not None and int(declared) != sr:
-            raise TrackError(key, "sample rate mismatch", f"json declares {int(declared)} Hz, the flac is {sr} Hz")
+            x, sr = decode_artifact_audio(sample["flac"], declared_sr=meta.get("sample_rate"))
+        except ValueError as exc:
+            reason, _, detail = str(exc).partition(": ")
+            if reason == "non-finite samples":
+                reason = "bad audio"
+            elif reason == "undecodable audio":
+                reason = "unreadable audio"
+            raise TrackError(key, reason, detail) from None
         target = sample_rate or rate or sr
         x = resample(x, sr, target)
         rate = target
