@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 from mgdata.errors import InputError
@@ -72,7 +73,8 @@ def _cmd_regenerate(args: argparse.Namespace) -> int:
     meta, shard_flac = _load(args.sample, Path(args.artifact))
     y, sr = regenerate(meta, args.corpus)
     data = encode_flac(y, sr)
-    out = Path(args.out or f"{meta['key']}.flac")
+    # Default outside the work tree: a stray FLAC in the repo root would show up in `git status`.
+    out = Path(args.out) if args.out else Path(tempfile.gettempdir()) / "mgdata-regenerated" / f"{meta['key']}.flac"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     print(f"wrote {out} ({len(y) / sr:.3f} s at {sr} Hz, seed {meta.get('seed')})")
@@ -112,7 +114,7 @@ def register_cli(subparsers) -> None:
         default="data/corpus/mix",
         help="corpus mix artifact holding the source/prime (default: data/corpus/mix)",
     )
-    regen.add_argument("--out", default=None, help="output FLAC (default: <key>.flac)")
+    regen.add_argument("--out", default=None, help="output FLAC (default: $TMPDIR/mgdata-regenerated/<key>.flac)")
     regen.add_argument(
         "--check", action="store_true", help="exit 1 unless the regenerated FLAC equals the shard's bytes"
     )
