@@ -18,7 +18,6 @@ and labels). In order, into ``data/classify/<task>-<embedder>/``:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -128,12 +127,11 @@ def run(ctx) -> Any:
     plots.parent.mkdir(parents=True, exist_ok=True)
     plots.write_text((out_dir / "results.md").read_text(encoding="utf-8"), encoding="utf-8")
     s = metrics["baseline"]["summary"]
-    roc = s.get("roc_auc_macro", {})
     p = metrics["baseline"].get("permutation", {}).get("p_value")
-    log.info("classify %s: %s", ctx.name, json.dumps(metrics["baseline"]["summary"], sort_keys=True)[:400])
     return StageOutcome(
-        summary=f"baseline macro ROC-AUC {roc.get('mean', float('nan')):.3f} ± {roc.get('std', float('nan')):.3f} "
-        f"(permutation p = {p}), experiments: {', '.join(metrics)} -> {out_dir}",
+        summary=f"baseline macro ROC-AUC {s.get('roc_auc_macro_mean', float('nan')):.3f} ± "
+        f"{s.get('roc_auc_macro_std', float('nan')):.3f} (permutation p = {p}), experiments: {', '.join(metrics)} "
+        f"-> {out_dir}",
         inputs=metrics["baseline"]["counts"].get("test_tracks", 0),
         outputs=len(metrics),
     )
