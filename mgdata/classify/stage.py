@@ -111,6 +111,39 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
     return numbers_only(metrics)
 
 
+def headline(metrics: dict[str, Any], cfg) -> dict[str, float]:
+    """The few numbers per (task, embedder) that ``dvc metrics show/diff`` lists (all experiments' full blocks
+    are in the stage report and ``data/classify/<task>-<embedder>/``)."""
+    b = metrics["baseline"]
+    s = b["summary"]
+    out = {
+        "baseline_roc_auc_macro": s.get("roc_auc_macro_mean"),
+        "baseline_roc_auc_macro_std": s.get("roc_auc_macro_std"),
+        "baseline_f1_macro": s.get("f1_macro_mean"),
+        "baseline_f1_macro_std": s.get("f1_macro_std"),
+        "baseline_pr_auc_macro": s.get("pr_auc_macro_mean"),
+        "baseline_perm_p": b.get("permutation", {}).get("p_value"),
+        "chance_roc_auc_macro": b.get("references", {}).get("chance", {}).get("roc_auc_macro"),
+        "chance_f1_macro": b.get("references", {}).get("chance", {}).get("f1_macro"),
+        "test_tracks": b["counts"].get("test_tracks"),
+    }
+    for g in cfg.generators:
+        delta = metrics.get(f"augmented@{g}", {}).get("delta", {})
+        out[f"augmented_{g}_f1_macro_rel"] = delta.get("f1_macro_rel")
+        out[f"augmented_{g}_roc_auc_macro_rel"] = delta.get("roc_auc_macro_rel")
+        gc = metrics.get(f"generated_classified@{g}", {})
+        out[f"generated_{g}_acc_source_in_training"] = gc.get("source_in_training", {}).get("accuracy")
+        out[f"generated_{g}_acc_source_unseen"] = gc.get("source_unseen", {}).get("accuracy")
+        out[f"synthetic_only_{g}_roc_auc_macro"] = (
+            metrics.get(f"synthetic_only@{g}", {}).get("summary", {}).get("roc_auc_macro_mean")
+        )
+        out[f"fad_{g}"] = metrics.get(f"fad@{g}", {}).get("overall", {}).get("fd")
+    for sc, block in metrics.get("robustness", {}).get(cfg.probe, {}).items():
+        if sc != "clean":
+            out[f"robustness_{sc}_roc_auc_macro_drop"] = block.get("roc_auc_macro_drop")
+    return {k: v for k, v in out.items() if isinstance(v, (int, float))}
+
+
 def run(ctx) -> Any:
     """Stage entry: ``--task`` x ``--embedder`` of the DVC matrix."""
     from mgdata.pipeline import StageOutcome
@@ -120,8 +153,9 @@ def run(ctx) -> Any:
     out_dir = a.out_root / ctx.name
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = run_all(a.task, a.embedder, cfg, embed_root=a.embed_root, out_dir=out_dir)
-    for key, value in metrics.items():
-        ctx.report.metric(key, value)
+    for key, value in headline(metrics, cfg).items():
+        ctx.report.set(key, value)
+    ctx.report.set("experiments", metrics)  # every block, in the stage report
     # The results table also lands under plots/ so the report and `dvc plots` find it.
     plots = a.plots_dir / f"{ctx.name}.md"
     plots.parent.mkdir(parents=True, exist_ok=True)

@@ -192,6 +192,40 @@ def format_report(metrics: dict[str, Any]) -> str:
 __all__ = ["DecisionResult", "build_decision", "format_report", "plan", "render_examples"]
 
 
+BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "model_shuffled_a")
+
+
+def headline(m: dict[str, Any]) -> dict[str, float]:
+    """The numbers ``dvc metrics show/diff`` lists per configuration (the full blocks are in the stage report).
+
+    Per setting (free, constrained): TPP median of the model and of every baseline, and the one-sided
+    Mann-Whitney p and rank-biserial effect of the (sampled) model against each baseline, over test tracks.
+    """
+    out: dict[str, float] = {
+        "test_tracks": m["n_test_tracks"],
+        "test_pairs": m["n_test_pairs"],
+        "epochs": m["train"]["epochs"],
+        "best_epoch": m["train"]["best_epoch"],
+        "best_val_loss": m["train"]["best_val_loss"],
+    }
+    for setting in ("free", "constrained"):
+        block = m.get(setting) or {}
+        tpp = block.get("tpp", {})
+        for name in ("model", "model_greedy", *BASELINES):
+            if name in tpp:
+                out[f"{setting}_tpp_{name}"] = tpp[name]["median"]
+        for b in BASELINES:
+            vs = block.get(f"vs_{b}") or {}
+            if "p_value" in vs:
+                out[f"{setting}_p_vs_{b}"] = vs["p_value"]
+                out[f"{setting}_rb_vs_{b}"] = vs["rank_biserial"]
+        if "model" in block.get("lcp_mean", {}):
+            out[f"{setting}_lcp_mean_model"] = block["lcp_mean"]["model"]
+        if "model" in block.get("entropy_bits", {}):
+            out[f"{setting}_entropy_model"] = block["entropy_bits"]["model"]
+    return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def run(ctx) -> Any:
     """Stage ``decision@<segment_s>-<k>``: one token configuration (named with ``tokens.encoder``)."""
     from mgdata.pipeline import StageOutcome
@@ -213,11 +247,22 @@ def run(ctx) -> Any:
         stems_path=None if a.no_render == "yes" else a.stems,
         plots_dir=a.plots_dir / name,
     )
-    for key, value in res.metrics.items():
-        ctx.report.metric(key, value)
+    # Timings and memory depend on the machine, not the data: log them, keep them out of the metrics.
+    m = {k: v for k, v in res.metrics.items() if k not in ("seconds", "peak_rss_mb")}
+    # Resumed epochs depend on this run, not the data: a resumed run must write the same report as a fresh one.
+    run_state = ("seconds_per_epoch", "train_tokens_per_s", "resumed_epochs")
+    m["train"] = {k: v for k, v in m["train"].items() if k not in run_state}
+    log.info(
+        "decision %s: seconds %s, peak RSS %.0f MB",
+        name,
+        res.metrics.get("seconds"),
+        res.metrics.get("peak_rss_mb", 0.0),
+    )
+    for key, value in headline(m).items():
+        ctx.report.set(key, value)
+    ctx.report.set("results", m)  # every block, in the stage report
     ctx.report.set("renders", [str(r) for r in res.renders])
-    m = res.metrics
-    log.info("%s", format_report(m))
+    log.info("%s", format_report(res.metrics))
     return StageOutcome(
         summary=f"{m['n_test_tracks']} test tracks, {m['n_test_pairs']} pairs, {m['train']['epochs']} epochs "
         f"(best {m['train']['best_epoch']}), {len(res.renders)} renders",
