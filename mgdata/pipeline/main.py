@@ -150,7 +150,7 @@ def _run(spec: StageSpec, args: argparse.Namespace) -> int:
     raw = validate_params(args.params, return_data=True)
     check_sections(spec, raw, args.params)
     item = spec.name_fn(args, raw) if spec.name_fn else spec.name
-    metrics = args.metrics or Path(spec.metrics.format(name=item, **vars(args)))
+    metrics = args.metrics or Path(spec.metrics.format(**{**vars(args), "name": item}))
     report_file = args.report or report_path_for(metrics)
     report = StageReport(item if item == spec.name else f"{spec.name}/{item}")
     ctx = StageContext(
