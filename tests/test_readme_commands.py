@@ -73,3 +73,39 @@ def test_dvc_exp_run_works_without_activation(tmp_path):
     run(git, "commit", "-qm", "init")
     run(str(bin_dir / "dvc"), "exp", "run", "-S", "s.x=7")
     assert '"x": 7' in (tmp_path / "m.json").read_text()
+
+
+@pytest.mark.slow
+def test_rejected_params_change_costs_no_outputs(tmp_path):
+    """`dvc repro` with a bad params value stops before anything is removed: outputs are `persist: true` and
+    stage_main validates the whole file first (DVC used to delete a stage's outputs before the stage ran)."""
+    from mgdata.testing import make_corpus_artifact
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    make_corpus_artifact(tmp_path / "data" / "corpus", n_tracks=4, n_stems=2, duration_s=2.0)
+    (tmp_path / "stages").mkdir()
+    for f in ("py", "relabel.py"):
+        shutil.copy(ROOT / "stages" / f, tmp_path / "stages" / f)
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["relabel"]
+    stage["deps"] = ["stages/relabel.py", "data/corpus/manifest.parquet"]
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"relabel": stage}}))
+    good = "relabel:\n  mapping: paper1\n  corpus_tag_column: mood_tags\n  jamendo: {metadata_dir: null}\n"
+    (tmp_path / "params.yaml").write_text(good)
+
+    def run(*cmd, ok=True):
+        out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert (out.returncode == 0) == ok, f"{cmd}: {out.stdout}\n{out.stderr}"
+        return out
+
+    run("git", "init", "-q")
+    run(str(bin_dir / "dvc"), "init", "-q")
+    run(str(bin_dir / "dvc"), "repro")
+    outputs = {p: p.read_bytes() for p in sorted((tmp_path / "data" / "relabel").rglob("*")) if p.is_file()}
+    assert outputs and (tmp_path / "metrics" / "relabel.json").exists()
+    # A typo in a value the stage depends on: DVC reruns it, the stage rejects it before touching anything.
+    (tmp_path / "params.yaml").write_text(good.replace("mood_tags", "moodtags"))
+    bad = run(str(bin_dir / "dvc"), "repro", ok=False)
+    assert "relabel.corpus_tag_column" in bad.stderr + bad.stdout
+    assert {p: p.read_bytes() for p in outputs} == outputs, "a rejected params change removed or changed outputs"
+    assert (tmp_path / "metrics" / "relabel.json").exists()
