@@ -18,8 +18,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         corpus_keys,
         find_pair,
         read_window_audio,
-        render_tokens,
-        write_render,
+        render_pair,
     )
     from mgdata.decision.train import load_model
 
@@ -47,19 +46,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         temperature=cfg.temperature,
         allowed=[corpus.allowed()],
     )[0]
-    a_audio, sr = audio[pair.a_key]
-    b_audio, drawn = render_tokens(pred, corpus, data.codebook, crossfade_s=cfg.crossfade_s, a_audio=a_audio)
-    info = {
-        "pair_key": pair.pair_key,
-        "a_key": pair.a_key,
-        "b_key": pair.b_key,
-        "seed": args.seed,
-        "predicted": [int(x) for x in pred],
-        "ground_truth": [int(x) for x in pair.b],
-        "segments": [[k, int(j)] for k, j in drawn],
-        "sample_rate": sr,
-    }
-    paths = write_render(args.out, pair.pair_key, a_audio, b_audio, sr, info)
+    paths = render_pair(args.out, pair, pred, audio, corpus, data.codebook, crossfade_s=cfg.crossfade_s, seed=args.seed)
     print(json.dumps({k: str(v) for k, v in paths.items()}, sort_keys=True))
     return 0
 

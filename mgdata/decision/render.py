@@ -189,6 +189,36 @@ def write_render(
     return paths
 
 
+def render_pair(
+    out_dir: str | Path,
+    pair: TokenPair,
+    pred: np.ndarray,
+    audio: dict[str, tuple[np.ndarray, int]],
+    corpus: SegmentCorpus,
+    codebook: np.ndarray,
+    *,
+    crossfade_s: float,
+    **extra: Any,
+) -> dict[str, Path]:
+    """Render predicted tokens ``pred`` for ``pair`` as B' next to its A and write B', A + B' and the json.
+
+    ``extra`` goes into the json beside the pair keys, the predicted and true tokens and the segments drawn.
+    """
+    a_audio, sr = audio[pair.a_key]
+    b_audio, drawn = render_tokens(pred, corpus, codebook, crossfade_s=crossfade_s, a_audio=a_audio)
+    info = {
+        "pair_key": pair.pair_key,
+        "a_key": pair.a_key,
+        "b_key": pair.b_key,
+        **extra,
+        "predicted": [int(x) for x in pred],
+        "ground_truth": [int(x) for x in pair.b],
+        "segments": [[k, int(j)] for k, j in drawn],
+        "sample_rate": sr,
+    }
+    return write_render(out_dir, pair.pair_key, a_audio, b_audio, sr, info)
+
+
 def find_pair(data: TokenData, key: str) -> TokenPair:
     """The pair whose pair key (or ``a_key->b_key``) is ``key``.
 
@@ -216,6 +246,7 @@ __all__ = [
     "find_pair",
     "mix",
     "read_window_audio",
+    "render_pair",
     "render_tokens",
     "write_render",
 ]

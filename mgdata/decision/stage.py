@@ -23,8 +23,7 @@ from mgdata.decision.render import (
     SegmentCorpus,
     corpus_keys,
     read_window_audio,
-    render_tokens,
-    write_render,
+    render_pair,
 )
 from mgdata.decision.train import TrainResult, check_pairs, train_model
 from mgdata.errors import InputError
@@ -85,19 +84,9 @@ def render_examples(
     )
     out = []
     for p, pred in zip(picks, preds):
-        a_audio, sr = audio[p.a_key]
-        b_audio, drawn = render_tokens(pred, corpus, data.codebook, crossfade_s=cfg.crossfade_s, a_audio=a_audio)
-        info = {
-            "pair_key": p.pair_key,
-            "a_key": p.a_key,
-            "b_key": p.b_key,
-            "track_id": p.track_id,
-            "predicted": [int(x) for x in pred],
-            "ground_truth": [int(x) for x in p.b],
-            "segments": [[k, int(j)] for k, j in drawn],
-            "sample_rate": sr,
-        }
-        paths = write_render(out_dir, p.pair_key, a_audio, b_audio, sr, info)
+        paths = render_pair(
+            out_dir, p, pred, audio, corpus, data.codebook, crossfade_s=cfg.crossfade_s, track_id=p.track_id
+        )
         out.append({"pair_key": p.pair_key, **{k: str(v) for k, v in paths.items()}})
     return out
 
