@@ -43,7 +43,6 @@ class StageReport:
         self.stage = stage
         self.counts: Counter[str] = Counter()
         self.values: dict[str, Any] = {}
-        self.nested: dict[str, Any] = {}
         self.skipped: list[dict[str, str]] = []
         self.run_counts: Counter[str] = Counter()
 
@@ -63,26 +62,6 @@ class StageReport:
         """Record a value (a figure, a dict of per-class figures...)."""
         self.values[name] = value
 
-    def metric(self, name: str, value: Any) -> None:
-        """Record a metric block kept whole in the metrics file (nested dicts whose leaves are numbers).
-
-        For results people diff across params versions (``free.vs_random.p_value``); headline
-        counters need only :meth:`count`/:meth:`set`.
-
-        Raises:
-            TypeError: A leaf is not a number (strings belong in :meth:`set`, the report).
-        """
-
-        def check(v: Any, path: str) -> None:
-            if isinstance(v, dict):
-                for k, x in v.items():
-                    check(x, f"{path}.{k}")
-            elif v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise TypeError(f"metric {path}: expected a number, got {v!r}")
-
-        check(value, name)
-        self.nested[name] = value
-
     def skip(self, item: str, reason: str) -> None:
         """Record that ``item`` (a file, score id or sample key) was skipped, and why."""
         reason = deterministic_text(reason)
@@ -100,7 +79,6 @@ class StageReport:
             "stage": self.stage,
             **{k: v for k, v in self.counts.items()},
             **self.values,
-            **self.nested,
             "skipped": len(self.skipped),
             "skipped_by_reason": self.skipped_by_reason,
             "skipped_items": self.skipped,
@@ -116,7 +94,6 @@ class StageReport:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 continue
             out[k] = v
-        out.update(self.nested)
         out["skipped"] = len(self.skipped)
         return out
 
@@ -128,13 +105,14 @@ class StageReport:
         path = Path(path)
         if self.run_counts:
             log.info("%s: this run: %s", self.stage, dict(sorted(self.run_counts.items())))
-        _write_json(path, self.metrics())
+        write_json(path, self.metrics())
         if report_path is not None:
-            _write_json(Path(report_path), self.to_dict())
+            write_json(Path(report_path), self.to_dict())
         return path
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as sorted, indented JSON, atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

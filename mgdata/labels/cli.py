@@ -88,9 +88,9 @@ def run_relabel(args: argparse.Namespace) -> int:
         report.set("summary", summary)
         report.set("per_split", table_to_dict(qtable))
         # The stats file is a full report (per-split tables, every skipped row), not a DVC metrics file.
-        from mgdata.report import _write_json
+        from mgdata.report import write_json
 
-        _write_json(Path(args.stats), report.to_dict())
+        write_json(Path(args.stats), report.to_dict())
     return 0
 
 

@@ -36,9 +36,6 @@ from mgdata.report import StageReport
 
 log = logging.getLogger("mgdata")
 
-# Sections every stage may read without listing them (defaults apply when absent).
-OPTIONAL_SECTIONS = ("executor", "pipeline")
-
 
 @dataclass
 class StageContext:
