@@ -77,7 +77,7 @@ def bench_predict(n_files: int = 12, dur_s: float = 10.0) -> None:
         for name in ("logmel", "musicfeat"):
             emb = get_embedder(name)
             win = {"window_s": 2.0, "hop_s": 1.0}
-            x = np.stack([embed_file(emb, f, win) for f in files[:4]])
+            x = np.concatenate([embed_file(emb, f, win) for f in files[:4]])
             y = np.eye(2)[[0, 1, 0, 1]]
             train_probe(
                 x,

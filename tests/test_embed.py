@@ -416,3 +416,63 @@ def test_side_files_are_recorded_in_artifact_json(corpus_artifact, tmp_path):
     for name, entry in files.items():
         data = (out / name).read_bytes()
         assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["size"] == len(data)
+
+
+# --------------------------------------------------------------------------- clip-level rows
+
+
+def test_clip_spans_drop_the_remainder_and_keep_short_recordings_whole():
+    from mgdata.embed.base import clip_spans
+
+    assert clip_spans(100, 10, 0.0) == [(0, 100)]
+    assert clip_spans(100, 10, 4.0) == [(0, 40), (40, 80)]  # 2 s remainder dropped
+    assert clip_spans(100, 10, 4.0, 3.0) == [(0, 40), (30, 70), (60, 100)]
+    assert clip_spans(25, 10, 4.0) == [(0, 25)]  # shorter than one clip: one clip, the whole recording
+    with pytest.raises(ValueError):
+        clip_spans(0, 10, 4.0)
+
+
+def test_clip_rows_are_the_clips_own_embeddings(corpus_artifact, tmp_path):
+    """clip_s cuts each 6 s track into 2.5 s clips: one matrix row per clip, each the mean of its own windows."""
+    from mgdata.audio import decode_artifact_audio
+
+    cfg = EmbedConfig(clip_s=2.5)
+    res = build_embeddings(corpus_artifact / "mix", tmp_path / "clips", cfg=cfg, embedder="logmel")
+    emb = get_embedder("logmel", cfg)
+    raw = next(iter_samples(corpus_artifact / "mix"))
+    key, split = raw["__key__"], raw["__split__"]
+    x, sr = decode_artifact_audio(raw["flac"])
+    matrix, table = load_split(tmp_path / "clips", split)
+    assert res.rows[split] == 2 * res.samples[split]  # 6 s -> clips at 0 and 2.5 s (1 s remainder dropped)
+    rows = table.filter(pl.col("key") == key)
+    assert rows["clip_index"].to_list() == [0, 1] and rows["start_s"].to_list() == [0.0, 2.5]
+    for i, start in enumerate((0.0, 2.5)):
+        piece = x[int(start * sr) : int((start + 2.5) * sr)]
+        want = embed_clip(emb, piece, sr, window_s=2.0, hop_s=1.0).frames.mean(axis=0)
+        np.testing.assert_allclose(matrix[rows["row"][i]], want, rtol=1e-5, atol=1e-5)
+    assert set(rows["track_id"].to_list()) == {decode_json(raw["json"])["track_id"]}
+    meta = decode_json(next(iter_samples(tmp_path / "clips"))["json"])
+    assert meta["clip_starts_s"] == [0.0, 2.5] and meta["windowing"]["clip_s"] == 2.5
+    # A clip longer than the track: one row per track, equal to the whole-sample embedding.
+    whole = build_embeddings(corpus_artifact / "mix", cfg=EmbedConfig(), embedder="logmel")
+    long = build_embeddings(corpus_artifact / "mix", cfg=EmbedConfig(clip_s=10.0), embedder="logmel")
+    for s in whole.matrices:
+        np.testing.assert_array_equal(long.matrices[s], whole.matrices[s])
+    # Every backend writes the same bytes for clip rows too.
+    build_embeddings(
+        corpus_artifact / "mix",
+        tmp_path / "clips2",
+        cfg=cfg,
+        embedder="logmel",
+        executor=ExecConfig(backend="process", workers=2),
+    )
+    assert _sha256s(tmp_path / "clips") == _sha256s(tmp_path / "clips2")
+
+
+def test_clip_s_is_validated_with_the_key():
+    with pytest.raises(ParamsError, match="clip_s"):
+        EmbedConfig(clip_s=4.0, aggregation="none")
+    with pytest.raises(ParamsError, match="clip_s"):
+        EmbedConfig(clip_s=-1.0)
+    with pytest.raises(ParamsError, match="clip_hop_s"):
+        EmbedConfig(clip_s=4.0, clip_hop_s=0.0)

@@ -2,8 +2,9 @@
 
 Each file is decoded (any format libsndfile reads: wav, flac, mp3, ogg/vorbis, ogg/opus;
 any rate and channel count: downmixed to mono, resampled by :func:`mgdata.embed.base.embed_clip`
-to the embedder's rate), cut into the windows the model's embedding was computed with, embedded,
-averaged into one clip vector (as the embed stage's ``aggregation: mean``) and classified. A file
+to the embedder's rate), cut into the clips and windows the model's embeddings were computed with,
+embedded (one mean vector per clip, as the embed stage's ``aggregation: mean``) and classified; a
+file's scores are the mean of its clips' scores. A file
 that cannot be decoded is reported by name and skipped; the others still get predictions.
 """
 
@@ -54,21 +55,27 @@ def embedder_for(model: ProbeModel, *, where: str = "model"):
 
 
 def embed_file(emb, path: str | Path, windowing: dict[str, Any]) -> np.ndarray:
-    """One clip vector of an audio file (mean over all window frames)."""
+    """Clip vectors ``[n_clips, dim]`` of an audio file, cut as the model's training rows were.
+
+    ``windowing`` is the embed stage's (recorded in the model folder): with ``clip_s`` the file
+    is cut into clips of that length (:func:`mgdata.embed.base.clip_spans`), else it is one clip.
+    """
     from mgdata.audio import read_audio
-    from mgdata.embed.base import embed_clip
+    from mgdata.embed.base import embed_clips
 
     x, sr = read_audio(path, mono=True)
-    clip = embed_clip(
+    clips = embed_clips(
         emb,
         x,
         sr,
+        clip_s=float(windowing.get("clip_s") or 0.0),
+        clip_hop_s=windowing.get("clip_hop_s"),
         window_s=float(windowing["window_s"]),
         hop_s=float(windowing["hop_s"]),
         short_clip="pad",
         key=str(path),
     )
-    return clip.frames.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return clips.vectors
 
 
 def read_labels(path: str | Path) -> dict[str, str]:
@@ -110,7 +117,8 @@ def predict_files(
             skipped.append((str(p), reason))
     rows = []
     if vectors:
-        scores = model.predict_proba(np.stack(vectors))
+        # A file's score is the mean of its clips' scores (the track-level rule of the experiments).
+        scores = np.stack([model.predict_proba(v).mean(axis=0) for v in vectors])
         decisions = model.decide(scores)
         for name, s, d in zip(names, scores, decisions):
             pred = (

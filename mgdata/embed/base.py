@@ -216,3 +216,80 @@ def aggregate(frames: np.ndarray, how: Literal["mean", "none"]) -> np.ndarray:
     if how == "none":
         return frames
     raise ParamsError("embed.aggregation", f"expected 'mean' or 'none', got {how!r}")
+
+
+def clip_spans(n_samples: int, sample_rate: int, clip_s: float, clip_hop_s: float | None = None) -> list[tuple[int, int]]:
+    """Sample spans ``(start, end)`` of the clips a recording is cut into before embedding.
+
+    ``clip_s == 0``: one span, the whole recording. Otherwise clips of ``clip_s`` seconds
+    start every ``clip_hop_s`` (default ``clip_s``); a trailing remainder shorter than a
+    clip is dropped (a shorter clip would stand for less audio than the others), and a
+    recording shorter than one clip is one clip, the whole recording.
+    """
+    if n_samples <= 0:
+        raise ValueError("recording is empty")
+    if clip_s < 0 or (clip_hop_s is not None and clip_hop_s <= 0):
+        raise ValueError("clip_s must be >= 0 and clip_hop_s > 0")
+    if clip_s == 0:
+        return [(0, n_samples)]
+    size = max(1, int(round(clip_s * sample_rate)))
+    hop = max(1, int(round((clip_hop_s or clip_s) * sample_rate)))
+    if n_samples <= size:
+        return [(0, n_samples)]
+    return [(s, s + size) for s in range(0, n_samples - size + 1, hop)]
+
+
+@dataclass
+class ClipVectors:
+    """One mean vector per clip of a recording (:func:`embed_clips`).
+
+    Attributes:
+        vectors: float32 ``[n_clips, dim]``.
+        starts_s: Start of each clip in seconds from the recording start.
+        n_windows: Analysis windows over all clips.
+        n_frames: Embedder frames over all clips.
+        padded: Some clip was shorter than a window and was zero-padded.
+    """
+
+    vectors: np.ndarray
+    starts_s: list[float]
+    n_windows: int
+    n_frames: int
+    padded: bool
+
+
+def embed_clips(
+    embedder: Embedder,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    clip_s: float,
+    clip_hop_s: float | None,
+    window_s: float,
+    hop_s: float,
+    short_clip: Literal["pad", "skip"] = "pad",
+    key: str = "<audio>",
+) -> ClipVectors:
+    """Cut a recording into clips (:func:`clip_spans`) and embed each into its mean frame vector.
+
+    Every clip is windowed and embedded on its own (:func:`embed_clip`), exactly as a
+    generated clip of the same length is, so real and generated rows are comparable.
+
+    Raises:
+        InputError: Empty, NaN/inf or non-mono audio (names ``key``).
+        ShortClipError: A clip shorter than one window with ``short_clip="skip"``.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1 or audio.size == 0:
+        raise InputError(key, f"expected non-empty mono audio [n], got shape {audio.shape}")
+    vectors, starts, n_windows, n_frames, padded = [], [], 0, 0, False
+    for start, end in clip_spans(audio.size, sample_rate, clip_s, clip_hop_s):
+        clip = embed_clip(
+            embedder, audio[start:end], sample_rate, window_s=window_s, hop_s=hop_s, short_clip=short_clip, key=key
+        )
+        vectors.append(aggregate(clip.frames, "mean"))
+        starts.append(round(start / sample_rate, 6))
+        n_windows += clip.n_windows
+        n_frames += int(clip.frames.shape[0])
+        padded |= clip.padded
+    return ClipVectors(np.stack(vectors), starts, n_windows, n_frames, padded)

@@ -3,7 +3,8 @@
 Input: any artifact whose samples have ``flac`` + ``json`` members (corpus mixes,
 generated clips). Output under ``out_dir``:
 
-* shards with ``npy`` (the clip vector ``[dim]`` for ``aggregation: mean`` or the
+* shards with ``npy`` (the sample's vector ``[dim]`` for ``aggregation: mean``, its
+  clip vectors ``[n_clips, dim]`` when ``embed.clip_s`` cuts it into clips, or the
   frames ``[n_frames, dim]`` for ``none``, in ``embed.dtype``) and ``json`` (key,
   source artifact and fingerprint, the label fields ``quadrant``, ``mood``, ``style``,
   ``split``, ``track_id`` of the source clip (:func:`label_fields`), ``labels`` (tags),
@@ -11,7 +12,8 @@ generated clips). Output under ``out_dir``:
   deformation, provenance);
 * side files ``{split}.npy`` (matrix ``[rows, dim]``) and ``{split}.parquet`` (``row``,
   ``key``, ``split``, ``labels``, ``label``, ``quadrant``, ``mood`` (list), ``style``,
-  ``track_id``; plus ``frame_index``, ``time_s`` for ``none``), written through
+  ``track_id``; plus ``clip_index``, ``start_s`` for ``mean``, ``frame_index``,
+  ``time_s`` for ``none``), written through
   ``ArtifactWriter.add_file`` so artifact.json records their sha256; a probe loads a
   split in one read.
 
@@ -39,7 +41,7 @@ import numpy as np
 
 from mgdata.audio import decode_artifact_audio
 from mgdata.config import ShardConfig
-from mgdata.embed.base import ShortClipError, aggregate, check_finite, embed_clip, get_embedder
+from mgdata.embed.base import ShortClipError, aggregate, check_finite, embed_clip, embed_clips, get_embedder
 from mgdata.embed.config import CLEAN, EmbedConfig
 from mgdata.embed.deform import make_deformation
 from mgdata.errors import InputError
@@ -233,7 +235,18 @@ def _embed_one(job: _EmbedJob, emb, deform, key: str, shard_split: str, flac: by
             raise InputError(key, str(exc)) from None
         y = deform.apply(x, sr, key=key)
         check_finite(y, key)
-        clip = embed_clip(emb, y, sr, window_s=cfg.window_s, hop_s=cfg.hop_s, short_clip=cfg.short_clip, key=key)
+        win = {"window_s": cfg.window_s, "hop_s": cfg.hop_s, "short_clip": cfg.short_clip, "key": key}
+        if cfg.clip_s:
+            clips = embed_clips(emb, y, sr, clip_s=cfg.clip_s, clip_hop_s=cfg.clip_hop_s, **win)
+            values, n_windows, n_frames, padded = clips.vectors, clips.n_windows, clips.n_frames, clips.padded
+        else:
+            clip = embed_clip(emb, y, sr, **win)
+            values, n_windows, n_frames, padded = (
+                aggregate(clip.frames, cfg.aggregation),
+                clip.n_windows,
+                int(clip.frames.shape[0]),
+                clip.padded,
+            )
     except ShortClipError as exc:
         if cfg.fail_on_error:
             raise
@@ -242,7 +255,7 @@ def _embed_one(job: _EmbedJob, emb, deform, key: str, shard_split: str, flac: by
         if cfg.fail_on_error:
             raise
         return ("skip", key, f"bad audio: {exc.message}")
-    values = aggregate(clip.frames, cfg.aggregation).astype(cfg.dtype)
+    values = values.astype(cfg.dtype)
     labels = sample_labels(meta)
     fields = label_fields(meta)
     fields["split"] = split  # the shard's split is authoritative
@@ -255,17 +268,19 @@ def _embed_one(job: _EmbedJob, emb, deform, key: str, shard_split: str, flac: by
         "source": {"artifact": job.artifact, "fingerprint": job.source_fp, "key": key},
         "embedder": job.desc,
         "windowing": cfg.windowing(),
-        "n_windows": clip.n_windows,
-        "n_frames": int(clip.frames.shape[0]),
-        "padded": clip.padded,
+        "n_windows": n_windows,
+        "n_frames": n_frames,
+        "padded": padded,
         "duration_s": round(x.size / sr, 6),
         "sample_rate": sr,
         "deformation": deform.describe(key),
         "provenance": job.provenance | {"source_provenance": meta.get("provenance")},
     }
+    if cfg.clip_s:
+        record["clip_starts_s"] = clips.starts_s  # one matrix row per clip, in this order
     if cfg.aggregation == "none":
         record["frame_times_s"] = [round(float(t), 6) for t in clip.times_s]
-    return ("ok", split, key, encode_npy(values), encode_json(record), x.size / sr, tuple(labels), clip.padded)
+    return ("ok", split, key, encode_npy(values), encode_json(record), x.size / sr, tuple(labels), padded)
 
 
 # --------------------------------------------------------------------------- consolidation
@@ -282,6 +297,7 @@ _TABLE_FIELDS = (
     "track_id",
     "n_frames",
     "frame_times_s",
+    "clip_starts_s",
 )
 
 
@@ -614,6 +630,8 @@ def _table(records: list[dict[str, Any]], n_rows: list[int], aggregation: str):
     }
     if aggregation == "none":
         cols |= {"frame_index": [], "time_s": []}
+    else:
+        cols |= {"clip_index": [], "start_s": []}
     row = 0
     for rec, n in zip(records, n_rows):
         for i in range(n):
@@ -625,6 +643,9 @@ def _table(records: list[dict[str, Any]], n_rows: list[int], aggregation: str):
             if aggregation == "none":
                 cols["frame_index"].append(i)
                 cols["time_s"].append(float(rec["frame_times_s"][i]))
+            else:
+                cols["clip_index"].append(i)
+                cols["start_s"].append(float((rec.get("clip_starts_s") or [0.0])[i]))
             row += 1
     schema = {
         "row": pl.Int64,
@@ -639,6 +660,8 @@ def _table(records: list[dict[str, Any]], n_rows: list[int], aggregation: str):
     }
     if aggregation == "none":
         schema |= {"frame_index": pl.Int32, "time_s": pl.Float64}
+    else:
+        schema |= {"clip_index": pl.Int32, "start_s": pl.Float64}
     return pl.DataFrame(cols, schema=schema)
 
 

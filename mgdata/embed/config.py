@@ -230,6 +230,11 @@ class EmbedConfig:
         hop_s: Hop between windows (seconds).
         aggregation: ``mean``: one vector per clip (mean of all frames of all
             windows); ``none``: every frame kept.
+        clip_s: Cut each input sample into clips of this many seconds before
+            aggregating, one matrix row per clip (``aggregation: mean`` only); 0 = the
+            whole sample is one clip. A trailing remainder shorter than a clip is
+            dropped; a sample shorter than one clip is one (whole) clip.
+        clip_hop_s: Hop between clip starts (seconds); ``None`` = ``clip_s`` (no overlap).
         dtype: Stored embedding dtype.
         short_clip: A clip shorter than one window is zero-padded (``pad``) or
             skipped and counted (``skip``).
@@ -253,6 +258,8 @@ class EmbedConfig:
     window_s: float = 2.0
     hop_s: float = 1.0
     aggregation: Literal["mean", "none"] = "mean"
+    clip_s: float = 0.0
+    clip_hop_s: float | None = None
     dtype: Literal["float16", "float32"] = "float32"
     short_clip: Literal["pad", "skip"] = "pad"
     fail_on_error: bool = False
@@ -284,6 +291,17 @@ class EmbedConfig:
         check(len(self.eval_splits) >= 1, "eval_splits", "expected at least one split")
         check(self.window_s > 0.0, "window_s", "expected a positive window length")
         check(0.0 < self.hop_s, "hop_s", "expected a positive hop")
+        check(self.clip_s >= 0.0, "clip_s", "expected 0 (whole sample) or a positive clip length")
+        check(
+            self.clip_s == 0.0 or self.aggregation == "mean",
+            "clip_s",
+            "clips apply to aggregation: mean (aggregation: none keeps every frame); set clip_s: 0",
+        )
+        check(
+            self.clip_hop_s is None or self.clip_hop_s > 0.0,
+            "clip_hop_s",
+            "expected a positive hop (or null = clip_s)",
+        )
         check(self.seed >= 0, "seed", "expected a non-negative seed")
 
     def scenario(self, name: str) -> ScenarioConfig:
@@ -311,7 +329,10 @@ class EmbedConfig:
 
     def windowing(self) -> dict:
         """The settings that shape every embedding, whatever the embedder."""
-        return {k: getattr(self, k) for k in ("window_s", "hop_s", "aggregation", "dtype", "short_clip")}
+        out = {k: getattr(self, k) for k in ("window_s", "hop_s", "aggregation", "dtype", "short_clip")}
+        if self.clip_s:  # only when clipping, so whole-sample artifacts keep their fingerprints
+            out |= {"clip_s": self.clip_s, "clip_hop_s": self.clip_hop_s or self.clip_s}
+        return out
 
 
 __all__ = ["ArtifactRef", "CLEAN", "EmbedConfig", "HFConfig", "LogMelConfig", "MP3_BITRATES_KBPS", "ScenarioConfig"]
