@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import time
 from pathlib import Path
 
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+from _fresh import peak_rss_mb, run_fresh  # bench/ is on sys.path when run as a script
 
 
 def _pairs(args):
@@ -72,7 +69,7 @@ def _train_job(args, mult: int, q: mp.Queue) -> None:
             "cpu_per_epoch": cpu / 2,
             "wall_epochs": res.epoch_seconds,
             "wall": wall,
-            "rss": _peak_rss_mb(),
+            "rss": peak_rss_mb(),
         }
     )
 
@@ -96,17 +93,7 @@ def _gen_job(args, q: mp.Queue) -> None:
     c0, w0 = time.process_time(), time.perf_counter()
     generate(model, [p.a for p in test], lens, seed=0, top_p=cfg.top_p, batch_size=cfg.batch_size)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    q.put({"sequences": len(test), "tokens": sum(lens), "cpu": cpu, "wall": wall, "rss": _peak_rss_mb()})
-
-
-def _run(target, *a):
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*a, q))
-    p.start()
-    out = q.get()
-    p.join()
-    return out
+    q.put({"sequences": len(test), "tokens": sum(lens), "cpu": cpu, "wall": wall, "rss": peak_rss_mb()})
 
 
 def main() -> None:
@@ -118,7 +105,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for mult in (1, 2):
-        r = _run(_train_job, args, mult)
+        r = run_fresh(_train_job, args, mult)
         rows.append(r)
         print(
             f"train {r['pairs']:>6} pairs: {r['cpu_per_epoch']:7.2f} CPU s/epoch, wall epochs "
@@ -126,7 +113,7 @@ def main() -> None:
             f"target tokens per CPU s, peak RSS {r['rss']:.0f} MB"
         )
     print(f"epoch CPU-time ratio 2N/N: {rows[1]['cpu_per_epoch'] / rows[0]['cpu_per_epoch']:.2f} (target <= 2.2)")
-    g = _run(_gen_job, args)
+    g = run_fresh(_gen_job, args)
     print(
         f"generate {g['sequences']} sequences, {g['tokens']} tokens: {g['cpu']:.2f} CPU s, {g['wall']:.2f} s wall, "
         f"{g['tokens'] / g['cpu']:.0f} tokens per CPU s, peak RSS {g['rss']:.0f} MB"

@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+from _fresh import peak_rss_mb, run_fresh  # bench/ is on sys.path when run as a script
 
 
 def _fit_job(n: int, k: int, dim: int, max_iter: int, batch_size: int, seed: int, repeat: int, q: mp.Queue) -> None:
@@ -41,7 +38,7 @@ def _fit_job(n: int, k: int, dim: int, max_iter: int, batch_size: int, seed: int
     rng = np.random.default_rng(seed)
     centres = rng.random((48, dim))
     x = np.abs(centres[rng.integers(0, 48, n)] + 0.1 * rng.standard_normal((n, dim))).astype(np.float32)
-    base = _peak_rss_mb()
+    base = peak_rss_mb()
     times, cpu = [], []
     for _ in range(repeat):  # best of `repeat`: the machine is shared, the minimum is the cost
         t0, c0 = time.perf_counter(), time.process_time()
@@ -59,7 +56,7 @@ def _fit_job(n: int, k: int, dim: int, max_iter: int, batch_size: int, seed: int
             "cpu_s": cpu_s,
             "encode_s": enc_s,
             "used": int(len(set(tokens.tolist()))),
-            "rss_mb": _peak_rss_mb(),
+            "rss_mb": peak_rss_mb(),
             "base_rss_mb": base,
         }
     )
@@ -89,7 +86,7 @@ def _build_job(n_tracks: int, work: str, q: mp.Queue) -> None:
         tracks.append(MultitrackTrack(f"trk{t:04d}", audio, sr, source="bench", licence="CC0", split=split))
     src = Path(work) / f"stems-{n_tracks}"
     build_stems(tracks, src, cfg=StemsConfig(sample_rate=sr, duplicate_corr=1.0), shards=ShardConfig(max_samples=16))
-    base = _peak_rss_mb()
+    base = peak_rss_mb()
     cfg = TokensConfig(frames_cache="")
     # warm the encoder up so the first size does not carry one-off costs
     from mgdata.tokens.frames import make_encoder
@@ -108,20 +105,10 @@ def _build_job(n_tracks: int, work: str, q: mp.Queue) -> None:
             "wall_s": wall,
             "cpu_s": cpu,
             "audio_s": res.counts["stem_windows_written"] * dur,
-            "rss_mb": _peak_rss_mb(),
+            "rss_mb": peak_rss_mb(),
             "base_rss_mb": base,
         }
     )
-
-
-def _run(target, *args):
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q))
-    p.start()
-    out = q.get()
-    p.join()
-    return out
 
 
 def main() -> None:
@@ -151,7 +138,7 @@ def main() -> None:
     prev = None
     for i in range(args.steps):
         n = args.start * 2**i
-        r = _run(_fit_job, n, args.k, args.dim, args.max_iter, args.batch_size, 0, args.repeat)
+        r = run_fresh(_fit_job, n, args.k, args.dim, args.max_iter, args.batch_size, 0, args.repeat)
         ratio = f"{r['cpu_s'] / prev:6.2f}" if prev else "     -"
         print(
             f"{n:>9} {r['fit_s']:>8.3f} {r['cpu_s']:>8.3f} {ratio} {r['encode_s']:>9.3f} {r['used']:>5} "
@@ -167,7 +154,7 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory() as work:
             for i in range(args.pair_steps):
-                r = _run(_build_job, args.pairs * 2**i, work)
+                r = run_fresh(_build_job, args.pairs * 2**i, work)
                 print(
                     f"{r['tracks']:>7} {r['pairs']:>6} {r['stems']:>6} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} "
                     f"{r['cpu_s'] / r['stems']:>10.3f} {r['audio_s'] / r['cpu_s']:>14.1f} {r['rss_mb']:>12.1f}"

@@ -10,6 +10,7 @@ Two files per stage run, both a function of the inputs and params only:
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import re
@@ -84,36 +85,43 @@ class StageReport:
             "skipped_items": self.skipped,
         }
 
-    def metrics(self) -> dict[str, int | float]:
+    def metrics(self, keys: tuple[str, ...] = ()) -> dict[str, int | float]:
         """The headline numbers: counters and scalar numeric values, plus the skip count.
 
-        Nested breakdowns, strings and lists stay in :meth:`to_dict` (the report file).
+        Args:
+            keys: ``fnmatch`` patterns of the numbers to keep (``skipped`` always stays);
+                empty = every number. Nested breakdowns, strings and lists stay in
+                :meth:`to_dict` (the report file) either way.
         """
         out: dict[str, int | float] = {}
         for k, v in {**self.counts, **self.values}.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 continue
+            if keys and not any(fnmatch.fnmatchcase(k, pattern) for pattern in keys):
+                continue
             out[k] = v
         out["skipped"] = len(self.skipped)
         return out
 
-    def write(self, path: str | Path, report_path: str | Path | None = None) -> Path:
-        """Write the metrics (numbers only) to ``path`` and, if given, the full report to ``report_path``.
+    def write(self, path: str | Path, report_path: str | Path | None = None, *, keys: tuple[str, ...] = ()) -> Path:
+        """Write the metrics (numbers only, ``keys`` patterns) to ``path`` and, if given, the full report.
 
         Both are sorted JSON, deterministic for the same inputs and params.
         """
         path = Path(path)
         if self.run_counts:
             log.info("%s: this run: %s", self.stage, dict(sorted(self.run_counts.items())))
-        write_json(path, self.metrics())
+        write_json(path, self.metrics(keys))
         if report_path is not None:
             write_json(Path(report_path), self.to_dict())
         return path
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as sorted, indented JSON, atomically (temp file + rename)."""
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as sorted, indented JSON (deterministic bytes), atomically (temp file + rename)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
+    return path

@@ -299,7 +299,9 @@ def test_stage_script_writes_artifact_and_metrics(corpus_artifact, tmp_path, mon
     out = tmp_path / "data/embed/logmel/corpus/gain_m6"
     assert (out / "artifact.json").exists() and (out / "test.npy").exists() and (out / "validation.parquet").exists()
     metrics = json.loads((tmp_path / "metrics/embed/logmel-corpus-gain_m6.json").read_text())
-    assert metrics["embedded"] == 2 and metrics["not_evaluated"] == 4 and metrics["skipped"] == 0
+    assert metrics == {"embedded": 2, "rows": 2, "dim": 128, "skipped": 0}  # the headline
+    report = json.loads((tmp_path / "stage_reports/embed/logmel-corpus-gain_m6.json").read_text())
+    assert report["not_evaluated"] == 4 and report["rows_per_split"] == {"test": 1, "validation": 1}
 
 
 # --------------------------------------------------------------------------- executor + labels

@@ -84,6 +84,31 @@ def test_metrics_hold_numbers_only_and_reasons_are_deterministic(tmp_path):
     full = json.loads((tmp_path / "r.json").read_text())
     assert full["per_split"] == {"train": 2} and full["mapping"] == "paper1"
     assert "0x" not in json.dumps(full)
+    # A stage's headline patterns narrow the metrics file; the report keeps every number.
+    rep.set("free_tpp_model", 12.5)
+    rep.write(tmp_path / "h.json", tmp_path / "hr.json", keys=("free_tpp_*", "tracks"))
+    assert json.loads((tmp_path / "h.json").read_text()) == {"free_tpp_model": 12.5, "tracks": 3, "skipped": 1}
+    assert json.loads((tmp_path / "hr.json").read_text())["hours"] == 0.5
+
+
+def _flat_keys(obj, prefix=""):
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            yield from _flat_keys(v, f"{prefix}{k}.")
+        else:
+            yield prefix + k
+
+
+def test_dvc_metrics_show_of_the_default_pipeline_fits_a_terminal():
+    """The committed metrics (one row per file in `dvc metrics show`) share a few dozen columns, numbers only."""
+    files = sorted((ROOT / "metrics").rglob("*.json"))
+    assert len(files) >= 20
+    columns = set()
+    for f in files:
+        data = json.loads(f.read_text())
+        columns |= set(_flat_keys(data))
+        assert all(isinstance(v, (int, float)) for v in data.values()), f
+    assert len(columns) <= 50, sorted(columns)
 
 
 @pytest.mark.parametrize(

@@ -440,21 +440,25 @@ def test_stage_functions_through_stage_main(tmp_path):
                 str(tmp_path / "tokens"),
                 "--metrics",
                 str(tmp_path / "m" / "tokens" / "chroma_stft-s0.5-k4.json"),
+                "--report",
+                str(tmp_path / "r" / "tokens" / "chroma_stft-s0.5-k4.json"),
             ],
         )
         == 0
     )
     assert (tmp_path / "tokens" / "chroma_stft-s0.5-k4" / CODEBOOK_FILE).exists()
     tm = json.loads((tmp_path / "m" / "tokens" / "chroma_stft-s0.5-k4.json").read_text())
-    assert tm["k"] == 4 and tm["stem_windows_written"] == m["stem_windows"]
-    assert all(isinstance(v, (int, float)) for v in tm.values())
+    # The metrics file keeps the headline; every number is in the stage report.
+    assert set(tm) == {"segment_s", "k", "usage", "entropy_bits", "pair_mi_bits", "pair_mi_shuffled_bits", "skipped"}
+    tr = json.loads((tmp_path / "r" / "tokens" / "chroma_stft-s0.5-k4.json").read_text())
+    assert tr["k"] == 4 and tr["stem_windows_written"] == m["stem_windows"] and tr["usage"] == tm["usage"]
     assert (
         stage_main(
             "tokens_summary",
             [
                 *common,
-                "--metrics-dir",
-                str(tmp_path / "m" / "tokens"),
+                "--reports-dir",
+                str(tmp_path / "r" / "tokens"),
                 "--metrics",
                 str(tmp_path / "m" / "tokens.json"),
                 "--plots",

@@ -5,7 +5,6 @@ and the flat numbers-only metrics json.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,14 +39,6 @@ def numbers_only(obj: Any) -> Any:
     if isinstance(obj, (float, np.floating)):
         return None if math.isnan(float(obj)) else round(float(obj), 6)
     return None
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Sorted, indented JSON (deterministic bytes)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-    return path
 
 
 def results_table(
@@ -170,4 +161,4 @@ def write_delta_plot(path: str | Path, per_class_delta: Mapping[str, Mapping[str
     return path
 
 
-__all__ = ["TABLE_COLUMNS", "numbers_only", "results_table", "write_confusion", "write_delta_plot", "write_json"]
+__all__ = ["TABLE_COLUMNS", "numbers_only", "results_table", "write_confusion", "write_delta_plot"]

@@ -42,7 +42,8 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
         InputError: A missing embedding table, task column or class (names it).
     """
     from mgdata.classify import experiments as ex
-    from mgdata.classify.report import numbers_only, results_table, write_confusion, write_delta_plot, write_json
+    from mgdata.classify.report import numbers_only, results_table, write_confusion, write_delta_plot
+    from mgdata.report import write_json
 
     real_dir = embed_root / embedder / cfg.real_artifact
     meta = _embed_meta(real_dir / "clean")

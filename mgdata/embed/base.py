@@ -218,7 +218,9 @@ def aggregate(frames: np.ndarray, how: Literal["mean", "none"]) -> np.ndarray:
     raise ParamsError("embed.aggregation", f"expected 'mean' or 'none', got {how!r}")
 
 
-def clip_spans(n_samples: int, sample_rate: int, clip_s: float, clip_hop_s: float | None = None) -> list[tuple[int, int]]:
+def clip_spans(
+    n_samples: int, sample_rate: int, clip_s: float, clip_hop_s: float | None = None
+) -> list[tuple[int, int]]:
     """Sample spans ``(start, end)`` of the clips a recording is cut into before embedding.
 
     ``clip_s == 0``: one span, the whole recording. Otherwise clips of ``clip_s`` seconds

@@ -609,6 +609,7 @@ def _run_to_disk(plan: _Plan, out_dir: Path, shards: ShardConfig, report: StageR
 def _finish_report(report: StageReport, result: EmbedResult) -> None:
     report.set("samples_per_split", dict(sorted(result.samples.items())))
     report.set("rows_per_split", dict(sorted(result.rows.items())))
+    report.set("rows", sum(result.rows.values()))  # matrix rows (clips) over all splits
     report.set("dtype", result.dtype)
     report.set("aggregation", result.aggregation)
 

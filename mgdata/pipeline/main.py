@@ -155,7 +155,7 @@ def _run(spec: StageSpec, args: argparse.Namespace) -> int:
     )
     module, _, fn = spec.run.partition(":")
     outcome: StageOutcome = getattr(importlib.import_module(module), fn)(ctx)
-    report.write(metrics, report_file)
+    report.write(metrics, report_file, keys=spec.headline)
     print(f"{spec.name} {item if item != spec.name else ''}".rstrip() + f": {outcome.summary}")
     allow_empty = spec.allow_empty or ctx.section("pipeline").allow_empty
     if outcome.inputs > 0 and outcome.outputs == 0 and not allow_empty:

@@ -46,6 +46,7 @@ STAGES: dict[str, StageSpec] = {
             code=(*CORE, "mgdata/corpus", "mgdata/splits.py", "mgdata/labels"),
             library="`mgdata.corpus`",
             outputs="`data/corpus/{mix,stems}/` shards, `manifest.parquet`",
+            headline=("tracks", "stems", "hours"),
         ),
         StageSpec(
             name="relabel",
@@ -68,6 +69,7 @@ STAGES: dict[str, StageSpec] = {
             ),
             library="`mgdata.labels`, `mgdata.sources.jamendo`",
             outputs="`data/relabel/*.parquet`, `plots/relabel/`",
+            headline=("*_tracks_labelled", "*_tracks_dropped"),
             allow_empty=True,
         ),
         StageSpec(
@@ -92,6 +94,7 @@ STAGES: dict[str, StageSpec] = {
             ),
             library="`mgdata.stems`, `mgdata.sources`",
             outputs="`data/stems/` stem-window shards + `pairs.parquet`",
+            headline=("stem_windows", "pairs", "pairs_near_duplicate"),
         ),
         StageSpec(
             name="generate",
@@ -113,6 +116,7 @@ STAGES: dict[str, StageSpec] = {
             code=(*CORE, "mgdata/generate", "mgdata/models.py"),
             library="`mgdata.generate`",
             outputs="`data/generate/<generator>/` shards",
+            headline=("samples_generated", "samples_failed", "total_seconds"),
             name_fn=lambda a, raw: a.generator,
         ),
         StageSpec(
@@ -136,6 +140,7 @@ STAGES: dict[str, StageSpec] = {
             code=(*CORE, "mgdata/embed", "mgdata/models.py"),
             library="`mgdata.embed`",
             outputs="`data/embed/<embedder>/<artifact>/<scenario>/` shards + per-split matrices",
+            headline=("embedded", "rows", "dim"),
             name_fn=_embed_name,
         ),
         StageSpec(
@@ -155,6 +160,7 @@ STAGES: dict[str, StageSpec] = {
             code=(*CORE, "mgdata/tokens", "mgdata/stems/records.py"),
             library="`mgdata.tokens`",
             outputs="`data/tokens/<encoder>-s<seg>-k<K>/` shards + codebook + pair index",
+            headline=("segment_s", "k", "usage", "entropy_bits", "pair_mi_bits", "pair_mi_shuffled_bits"),
             name_fn=_tokens_name,
         ),
         StageSpec(
@@ -163,7 +169,12 @@ STAGES: dict[str, StageSpec] = {
             sections=("tokens",),
             run="mgdata.tokens.stage:run_summary",
             args=(
-                Arg("--metrics-dir", "metrics/tokens", "folder of per-configuration metrics", path=True),
+                Arg(
+                    "--reports-dir",
+                    "stage_reports/tokens",
+                    "folder of the per-configuration stage reports (every number of each configuration)",
+                    path=True,
+                ),
                 Arg(
                     "--plots", "plots/tokens/stats.csv", "CSV table of the grid (one row per configuration)", path=True
                 ),
@@ -221,6 +232,17 @@ STAGES: dict[str, StageSpec] = {
             ),
             library="`mgdata.decision`",
             outputs="`data/decision/<config>/` model, checkpoint, renders; `plots/decision/<config>/`",
+            # Free-running TPP medians of the model and the strongest/weakest baselines, the test against
+            # random, LCP and the validation loss; every other baseline and setting is in the stage report.
+            headline=(
+                "free_tpp_model",
+                "free_tpp_random",
+                "free_tpp_cond_argmax",
+                "free_p_vs_random",
+                "free_rb_vs_random",
+                "free_lcp_mean_model",
+                "best_val_loss",
+            ),
             name_fn=_tokens_name,
         ),
         StageSpec(
@@ -259,6 +281,7 @@ STAGES: dict[str, StageSpec] = {
             code=("mgdata/htmlreport.py", "mgdata/pipeline/main.py"),
             library="`mgdata.htmlreport`",
             outputs="`reports/index.html` + `reports/media/`",
+            headline=("artifacts", "clips", "images"),
         ),
     )
 }

@@ -66,6 +66,9 @@ class StageSpec:
         library: The mgdata module(s) holding its builder (README table).
         outputs: What it writes (README table).
         allow_empty: The stage may legitimately write nothing (e.g. an optional source).
+        headline: ``fnmatch`` patterns of the numbers its metrics file keeps (plus ``skipped``), so
+            ``dvc metrics show`` over the pipeline stays a table of a few dozen columns; every number
+            stays in the stage report. Empty = every number.
         name_fn: Derives ``{name}`` for templates from the arguments and the raw params (matrix stages).
     """
 
@@ -79,6 +82,7 @@ class StageSpec:
     library: str = ""
     outputs: str = ""
     allow_empty: bool = False
+    headline: tuple[str, ...] = ()
     name_fn: Callable[[Any, dict], str] | None = field(default=None, compare=False)
 
     @property

@@ -48,9 +48,10 @@ def run(ctx: StageContext) -> StageOutcome:
 def run_summary(ctx: StageContext) -> StageOutcome:
     """Merge the metrics of every configuration of the grid into one table.
 
-    The table goes to the stage report and to ``--plots`` (CSV, one row per configuration, for
-    ``dvc plots``); the metrics keep the count only, so ``dvc metrics show`` stays narrow (each
-    configuration's own metrics file already holds its numbers).
+    Every number of each configuration is read from its stage report (its metrics file keeps the
+    headline only). The table goes to the stage report and to ``--plots`` (CSV, one row per
+    configuration, for ``dvc plots``); the metrics keep the count only, so ``dvc metrics show``
+    stays narrow.
     """
     import csv
     import io
@@ -58,7 +59,7 @@ def run_summary(ctx: StageContext) -> StageOutcome:
     from mgdata.tokens.summary import FIELDS, grid_names, summarize
 
     cfg = ctx.section("tokens")
-    summary = summarize(ctx.args.metrics_dir, grid_names(cfg.encoder, cfg.segment_s, cfg.k))
+    summary = summarize(ctx.args.reports_dir, grid_names(cfg.encoder, cfg.segment_s, cfg.k))
     ctx.report.set("configs", summary["configs"])
     ctx.report.set("n_configs", summary["n_configs"])
     fields = [f for f in FIELDS if any(f in entry for entry in summary["configs"].values())]

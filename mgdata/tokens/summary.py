@@ -1,7 +1,8 @@
-"""Merge the per-configuration token metrics into one table (``metrics/tokens.json``).
+"""Merge the per-configuration token statistics into one table (``plots/tokens/stats.csv``).
 
-Each ``tokens@<encoder>-<segment_s>-<k>`` stage writes the flat numbers of
-``metrics/tokens/{encoder}-s{segment_s}-k{k}.json``; this module reads the files of
+Each ``tokens@<encoder>-<segment_s>-<k>`` stage writes every flat number to its stage
+report ``stage_reports/tokens/{encoder}-s{segment_s}-k{k}.json`` (its metrics file keeps
+a headline); this module reads the reports of
 the configurations in the current grid (not every file in the folder, so a
 configuration dropped from params.yaml does not linger) and keeps, per
 configuration, the figures DVC can compare (``dvc metrics show`` / ``diff``).
@@ -48,31 +49,31 @@ def grid_names(encoder: str, segment_s: Iterable[Any], k: Iterable[Any]) -> list
     return [config_name(encoder, str(s), int(kk)) for s in segment_s for kk in ks]
 
 
-def summarize(metrics_dir: str | Path, names: Iterable[str]) -> dict[str, Any]:
-    """One entry per configuration from ``{metrics_dir}/{name}.json``.
+def summarize(reports_dir: str | Path, names: Iterable[str]) -> dict[str, Any]:
+    """One entry per configuration from ``{reports_dir}/{name}.json`` (stage reports or flat metrics).
 
     Args:
-        metrics_dir: Folder of per-configuration metrics (``metrics/tokens``).
+        reports_dir: Folder of per-configuration reports (``stage_reports/tokens``).
         names: Configuration names to include (see :func:`grid_names`).
 
     Returns:
         ``{"n_configs", "configs": {name: {<FIELDS>, "<split>_<SPLIT_FIELDS>"...}}}`` (numbers only).
 
     Raises:
-        MgdataError: A configuration's metrics file is missing or malformed.
+        MgdataError: A configuration's report is missing or malformed.
     """
-    metrics_dir = Path(metrics_dir)
+    reports_dir = Path(reports_dir)
     configs: dict[str, Any] = {}
     for name in names:
-        path = metrics_dir / f"{name}.json"
+        path = reports_dir / f"{name}.json"
         if not path.exists():
-            raise MgdataError(f"{path}: missing token metrics (run `dvc repro tokens` for configuration {name})")
+            raise MgdataError(f"{path}: missing token report (run `dvc repro tokens` for configuration {name})")
         try:
             data = json.loads(path.read_text())
             if not isinstance(data, dict) or not isinstance(data.get("k"), int):
                 raise ValueError("no integer 'k'")
         except (ValueError, json.JSONDecodeError) as exc:
-            raise MgdataError(f"{path}: malformed token metrics ({exc})") from None
+            raise MgdataError(f"{path}: malformed token report ({exc})") from None
         entry = {f: data[f] for f in FIELDS if f in data}
         entry.update(
             {
@@ -83,11 +84,3 @@ def summarize(metrics_dir: str | Path, names: Iterable[str]) -> dict[str, Any]:
         )
         configs[name] = entry
     return {"n_configs": len(configs), "configs": configs}
-
-
-def write_summary(path: str | Path, summary: dict[str, Any]) -> Path:
-    """Write the summary as sorted, indented JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return path
