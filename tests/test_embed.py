@@ -478,3 +478,18 @@ def test_clip_s_is_validated_with_the_key():
         EmbedConfig(clip_s=-1.0)
     with pytest.raises(ParamsError, match="clip_hop_s"):
         EmbedConfig(clip_s=4.0, clip_hop_s=0.0)
+
+
+def test_every_sample_json_is_an_embedding_record(corpus_artifact, tmp_path):
+    from mgdata.embed.records import EmbeddingRecord
+
+    build_embeddings(corpus_artifact / "mix", tmp_path / "e", cfg=EmbedConfig(clip_s=2.5), embedder="logmel")
+    for raw in iter_samples(tmp_path / "e"):
+        meta = decode_json(raw["json"])
+        rec = EmbeddingRecord.from_dict(meta)
+        assert rec.to_dict() == meta  # the record is the schema of the sample json
+        assert decode_npy(raw["npy"]).shape[0] == rec.n_rows == 2 and "frame_times_s" not in meta
+    with pytest.raises(InputError, match="embedding json lacks embedder"):
+        EmbeddingRecord.from_dict({k: v for k, v in meta.items() if k != "embedder"})
+    with pytest.raises(InputError, match="window"):
+        EmbeddingRecord.from_dict({**meta, "n_windows": 0})

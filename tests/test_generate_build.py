@@ -369,6 +369,22 @@ def test_generated_samples_carry_the_label_fields_of_their_source(corpus, built)
         assert meta["quadrant"] == meta["label"]
 
 
+def test_every_generated_json_is_a_generated_record(built):
+    from mgdata.errors import InputError
+    from mgdata.generate.records import GeneratedRecord
+
+    n = 0
+    for s in iter_samples(built["out"]):
+        meta = decode_json(s["json"])
+        assert GeneratedRecord.from_dict(meta).to_dict() == meta  # the record is the schema of the json
+        n += 1
+    assert n > 0
+    with pytest.raises(InputError, match="generated json lacks seed"):
+        GeneratedRecord.from_dict({k: v for k, v in meta.items() if k != "seed"})
+    with pytest.raises(InputError, match="training data"):
+        GeneratedRecord.from_dict({**meta, "split": "test"})
+
+
 def test_text_mode_samples_have_the_class_quadrant_and_no_source_fields(corpus, tmp_path, monkeypatch):
     monkeypatch.setitem(GENERATORS, "flaky", f"{__name__}:FlakyTextGenerator")
     cfg = GenerateConfig(fraction=0.5, sample_s=1.0, seed=1, max_retries=3)

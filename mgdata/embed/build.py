@@ -44,6 +44,7 @@ from mgdata.config import ShardConfig
 from mgdata.embed.base import ShortClipError, aggregate, check_finite, embed_clip, embed_clips, get_embedder
 from mgdata.embed.config import CLEAN, EmbedConfig
 from mgdata.embed.deform import make_deformation
+from mgdata.embed.records import EmbeddingRecord
 from mgdata.errors import InputError
 from mgdata.exec import ExecConfig, chunked, get_executor
 from mgdata.provenance import Provenance
@@ -259,27 +260,26 @@ def _embed_one(job: _EmbedJob, emb, deform, key: str, shard_split: str, flac: by
     labels = sample_labels(meta)
     fields = label_fields(meta)
     fields["split"] = split  # the shard's split is authoritative
-    record: dict[str, Any] = {
-        "key": key,
+    record = EmbeddingRecord(
+        key=key,
         **fields,
-        "labels": labels,
+        labels=labels,
         # The class a probe predicts: the clip's own label (generated), else its track's quadrant (corpus).
-        "label": str(meta["label"]) if meta.get("label") is not None else fields["quadrant"],
-        "source": {"artifact": job.artifact, "fingerprint": job.source_fp, "key": key},
-        "embedder": job.desc,
-        "windowing": cfg.windowing(),
-        "n_windows": n_windows,
-        "n_frames": n_frames,
-        "padded": padded,
-        "duration_s": round(x.size / sr, 6),
-        "sample_rate": sr,
-        "deformation": deform.describe(key),
-        "provenance": job.provenance | {"source_provenance": meta.get("provenance")},
-    }
-    if cfg.clip_s:
-        record["clip_starts_s"] = clips.starts_s  # one matrix row per clip, in this order
-    if cfg.aggregation == "none":
-        record["frame_times_s"] = [round(float(t), 6) for t in clip.times_s]
+        label=str(meta["label"]) if meta.get("label") is not None else fields["quadrant"],
+        source={"artifact": job.artifact, "fingerprint": job.source_fp, "key": key},
+        embedder=job.desc,
+        windowing=cfg.windowing(),
+        n_windows=n_windows,
+        n_frames=n_frames,
+        padded=padded,
+        duration_s=round(x.size / sr, 6),
+        sample_rate=sr,
+        deformation=deform.describe(key),
+        provenance=job.provenance | {"source_provenance": meta.get("provenance")},
+        # One matrix row per clip / frame, in this order.
+        clip_starts_s=clips.starts_s if cfg.clip_s else None,
+        frame_times_s=[round(float(t), 6) for t in clip.times_s] if cfg.aggregation == "none" else None,
+    ).to_dict()
     return ("ok", split, key, encode_npy(values), encode_json(record), x.size / sr, tuple(labels), padded)
 
 

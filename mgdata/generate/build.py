@@ -49,6 +49,7 @@ from mgdata.exec import ExecConfig, chunked, get_executor
 from mgdata.generate.base import Generator, GenRequest, get_generator
 from mgdata.generate.config import GenerateConfig
 from mgdata.generate.policy import ClipRef, Plan, PlanItem, TrackInfo, derive_seed, plan_generation
+from mgdata.generate.records import GeneratedRecord
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
 from mgdata.store import (
@@ -393,12 +394,14 @@ def sample_json(
     source_licence: str,
     n_samples: int,
     batch: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The ``json`` member of a generated sample (label, split and full provenance).
+    label_fields: dict[str, Any] | None = None,
+) -> GeneratedRecord:
+    """The ``json`` member of a generated sample (label, split, source labels and full provenance).
 
     ``batch`` lists the requests (key, label, seed, prompt, clip) of the batch the
     sample came from when that batch had other members, so ``regenerate`` can
     rebuild the exact batch (batched kernels differ from single ones in the last bits).
+    ``label_fields`` are the source track's (:func:`sample_label_fields`).
     """
     clip = None
     if item.clip is not None:
@@ -430,22 +433,24 @@ def sample_json(
         "prime": clip if generator.mode == "primed" else None,
         "batch": batch,
     }
-    return {
-        "key": item.key,
-        "label": item.label,
-        "index": item.index,
-        "split": SPLIT,
-        "generator": generator.name,
-        "sample_rate": generator.sample_rate,
-        "duration_s": n_samples / generator.sample_rate,
-        "seed": seed,
-        "prompt": prompt,
-        "source_key": item.clip.track_id if item.clip is not None else None,
-        "offset_s": item.clip.offset_s if item.clip is not None else None,
-        "params_hash": params_hash,
-        "mgdata_version": mgdata.__version__,
-        "provenance": provenance,
-    }
+    labels = {k: v for k, v in (label_fields or {}).items() if k != "split"}
+    return GeneratedRecord(
+        key=item.key,
+        label=item.label,
+        index=item.index,
+        split=SPLIT,
+        generator=generator.name,
+        sample_rate=generator.sample_rate,
+        duration_s=n_samples / generator.sample_rate,
+        seed=seed,
+        prompt=prompt,
+        source_key=item.clip.track_id if item.clip is not None else None,
+        offset_s=item.clip.offset_s if item.clip is not None else None,
+        params_hash=params_hash,
+        mgdata_version=mgdata.__version__,
+        provenance=provenance,
+        **labels,
+    )
 
 
 def generate_with_retries(
@@ -741,11 +746,14 @@ def _samples_of_batch(gp: _GenPlan, cfg: GenerateConfig, batch, base_seeds, reqs
             ),
             n_samples=gp.n_out,
             batch=batch_record if n_retry == 0 else None,
+            label_fields=sample_label_fields(it, gp.track_labels, cfg.label_column),
         )
-        meta |= sample_label_fields(it, gp.track_labels, cfg.label_column)
         counts.generated += 1
         yield Sample(
-            it.key, {"flac": flac, "json": encode_json(meta)}, seconds=gp.n_out / gen.sample_rate, labels=(it.label,)
+            it.key,
+            {"flac": flac, "json": encode_json(meta.to_dict())},
+            seconds=gp.n_out / gen.sample_rate,
+            labels=(it.label,),
         )
 
 
