@@ -1,4 +1,4 @@
-"""One lazy registry mechanism for every pluggable family (generators, embedders, frame encoders, probes...).
+"""One lazy registry mechanism for the pluggable model families (embedders, generators).
 
 A registry maps a name to ``"module:attribute"``; the module is imported only
 when the name is looked up, so listing names (``--help``, params validation)
@@ -58,6 +58,19 @@ class Registry:
 
     def __getitem__(self, name: str) -> str:
         return self._entries[name]
+
+    def __setitem__(self, name: str, target: str) -> None:
+        self.register(name, target)
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The ``"module:attribute"`` of ``name``, or ``default`` (mapping protocol, e.g. for monkeypatch)."""
+        return self._entries.get(name, default)
 
     def check(self, name: str) -> None:
         """Raise :class:`ParamsError` (with the closest known name) unless ``name`` is registered."""

@@ -14,7 +14,6 @@ Registry entries are ``"module:Class"`` strings imported on first use, so a
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -22,16 +21,21 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from mgdata.errors import InputError, ParamsError
+from mgdata.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from mgdata.embed.config import EmbedConfig
 
 #: Embedder name -> ``"module:Class"``; the class has ``from_config(cfg: EmbedConfig)``.
-EMBEDDERS: dict[str, str] = {
-    "logmel": "mgdata.embed.logmel:LogMelEmbedder",
-    "hf": "mgdata.embed.hf:HFEmbedder",
-    "musicfeat": "mgdata.embed.musicfeat:MusicFeatEmbedder",
-}
+EMBEDDERS = Registry(
+    "embedder",
+    "embed.embedders",
+    {
+        "logmel": "mgdata.embed.logmel:LogMelEmbedder",
+        "hf": "mgdata.embed.hf:HFEmbedder",
+        "musicfeat": "mgdata.embed.musicfeat:MusicFeatEmbedder",
+    },
+)
 
 
 @runtime_checkable
@@ -75,8 +79,7 @@ def get_embedder(name: str, cfg: EmbedConfig | Mapping[str, Any] | None = None) 
     from mgdata.config import from_dict
     from mgdata.embed.config import EmbedConfig
 
-    if name not in EMBEDDERS:
-        raise ParamsError("embed.embedders", f"unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})")
+    EMBEDDERS.check(name)
     if cfg is None:
         cfg = EmbedConfig()
     elif not isinstance(cfg, EmbedConfig):
@@ -85,9 +88,7 @@ def get_embedder(name: str, cfg: EmbedConfig | Mapping[str, Any] | None = None) 
         if "device" in settings:
             section["device"] = settings.pop("device")
         cfg = from_dict(EmbedConfig, section, "embedder_params")
-    module_name, _, class_name = EMBEDDERS[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_config(cfg)
+    return EMBEDDERS.load(name).from_config(cfg)
 
 
 class ShortClipError(InputError):

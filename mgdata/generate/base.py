@@ -9,13 +9,12 @@ MusicGen generator is actually used.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from mgdata.errors import ParamsError
+from mgdata.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,14 @@ class Generator(Protocol):
 
 
 # name -> "module:Class"; imported lazily by get_generator.
-GENERATORS: dict[str, str] = {
-    "resynth": "mgdata.generate.resynth:ResynthGenerator",
-    "musicgen": "mgdata.generate.musicgen:MusicgenGenerator",
-}
+GENERATORS = Registry(
+    "generator",
+    "generate.generators",
+    {
+        "resynth": "mgdata.generate.resynth:ResynthGenerator",
+        "musicgen": "mgdata.generate.musicgen:MusicgenGenerator",
+    },
+)
 
 
 def get_generator(name: str, cfg: Any) -> Generator:
@@ -89,13 +92,7 @@ def get_generator(name: str, cfg: Any) -> Generator:
     Raises:
         ParamsError: ``name`` is not a registered generator.
     """
-    if name not in GENERATORS:
-        raise ParamsError(
-            "generate.generator",
-            f"unknown generator {name!r}; expected one of {sorted(GENERATORS)}",
-        )
-    module_name, _, cls_name = GENERATORS[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    cls = GENERATORS.load(name)
     # Accept the whole GenerateConfig for convenience: pick the generator's own section.
     section = cfg.section(name) if cfg is not None and hasattr(cfg, "generators") else cfg
     return cls(section)
