@@ -1,7 +1,7 @@
 """Are the default world's labels audible? A logistic probe on the embedding tables, per label, vs chance.
 
-Reads ``data/embed/<embedder>/corpus/clean/{train,test}.{npy,parquet}`` (one row per track) and the manifest
-(``tempo_class`` = arousal), fits a standardised logistic regression on train (C fixed at 1.0: nothing is tuned,
+Reads ``data/embed/<embedder>/corpus/clean/{train,test}.{npy,parquet}`` and the manifest (``tempo_class`` =
+arousal), averages the clip rows of each track (``embed.clip_s``) into one track vector, fits a standardised logistic regression on train (C fixed at 1.0: nothing is tuned,
 so the test split is only used once) and prints, per label, the test balanced accuracy, chance (1 / classes) and a
 permutation p-value (test labels permuted over tracks, model fixed: p = (1 + #{perm >= observed}) / (1 + N)).
 
@@ -22,11 +22,20 @@ from sklearn.preprocessing import StandardScaler
 
 
 def load(folder: Path, split: str, manifest: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+    """One row per track: the mean of its clip rows, with its labels (tracks in first-appearance order)."""
     x = np.load(folder / f"{split}.npy")
-    meta = pl.read_parquet(folder / f"{split}.parquet").join(
-        manifest.select("track_id", "tempo_class"), on="track_id", how="left"
+    rows = pl.read_parquet(folder / f"{split}.parquet")
+    tracks, inverse = np.unique(rows["track_id"].to_numpy().astype(str), return_inverse=True)
+    sums = np.zeros((tracks.size, x.shape[1]))
+    np.add.at(sums, inverse, x)
+    x_track = sums / np.bincount(inverse)[:, None]
+    meta = (
+        rows.unique("track_id", keep="first", maintain_order=True)
+        .join(manifest.select("track_id", "tempo_class"), on="track_id", how="left")
+        .sort("track_id")
     )
-    return x, meta
+    assert meta["track_id"].to_list() == tracks.tolist()
+    return x_track, meta
 
 
 def main() -> None:
