@@ -49,7 +49,8 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
     meta = _embed_meta(real_dir / "clean")
     td = ex.prepare_task(ex.load_artifact(real_dir / "clean"), task, cfg)
     metrics: dict[str, Any] = {}
-
+    name = f"classify {task}-{embedder}"
+    log.info("%s: baseline (%d trials, %d train rows)", name, cfg.trials, len(td.train))
     base = ex.run_baseline(td, cfg, embedder=meta.get("embedder"))
     models = base.pop("models")
     for t, m in enumerate(models):
@@ -62,6 +63,7 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
     augmented = {}
     for g in cfg.generators:
         gen = ex.concat_tables(list(ex.load_artifact(embed_root / embedder / g / "clean").values()))
+        log.info("%s: augmented@%s, generated_classified@%s, synthetic_only@%s, fad@%s", name, g, g, g, g)
         res = ex.run_augmented(td, gen, base, cfg, embedder=meta.get("embedder"))
         write_delta_plot(
             out_dir / f"augmented@{g}" / "per_class_delta.png",
@@ -92,6 +94,7 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
             raise InputError(str(d / "test.npy"), f"scenario {sc!r}: test embeddings missing (run the embed stage)")
         scenarios[sc] = ex.load_table(d, "test")
     if scenarios:
+        log.info("%s: robustness (%s)", name, ", ".join(scenarios))
         metrics["robustness"] = ex.run_robustness(td, scenarios, cfg, baseline=base, embedder=meta.get("embedder"))
 
     md = results_table(
