@@ -476,6 +476,8 @@ def test_clip_s_is_validated_with_the_key():
         EmbedConfig(clip_s=4.0, aggregation="none")
     with pytest.raises(ParamsError, match="clip_s"):
         EmbedConfig(clip_s=-1.0)
+    with pytest.raises(ParamsError, match=r"clip_s: expected 0 \(whole sample\) or a clip length >= window_s"):
+        EmbedConfig(clip_s=1.0)  # shorter than the 2 s analysis window
     with pytest.raises(ParamsError, match="clip_hop_s"):
         EmbedConfig(clip_s=4.0, clip_hop_s=0.0)
 

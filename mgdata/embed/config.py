@@ -291,7 +291,11 @@ class EmbedConfig:
         check(len(self.eval_splits) >= 1, "eval_splits", "expected at least one split")
         check(self.window_s > 0.0, "window_s", "expected a positive window length")
         check(0.0 < self.hop_s, "hop_s", "expected a positive hop")
-        check(self.clip_s >= 0.0, "clip_s", "expected 0 (whole sample) or a positive clip length")
+        check(
+            self.clip_s == 0.0 or self.clip_s >= self.window_s,
+            "clip_s",
+            f"expected 0 (whole sample) or a clip length >= window_s ({self.window_s} s), got {self.clip_s}",
+        )
         check(
             self.clip_s == 0.0 or self.aggregation == "mean",
             "clip_s",
