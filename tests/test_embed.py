@@ -495,3 +495,5 @@ def test_every_sample_json_is_an_embedding_record(corpus_artifact, tmp_path):
         EmbeddingRecord.from_dict({k: v for k, v in meta.items() if k != "embedder"})
     with pytest.raises(InputError, match="window"):
         EmbeddingRecord.from_dict({**meta, "n_windows": 0})
+    with pytest.raises(InputError, match="embedding json is not an object"):
+        EmbeddingRecord.from_dict([meta])

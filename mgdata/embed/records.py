@@ -9,10 +9,10 @@ consolidated ``{split}.parquet`` keeps the label columns of :data:`LABEL_FIELDS`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mgdata.errors import InputError
+from mgdata.store.codec import record_from_json
 
 #: The label columns every track-derived record carries (null where the source has none).
 LABEL_FIELDS = ("quadrant", "mood", "style", "split", "track_id")
@@ -98,17 +98,7 @@ class EmbeddingRecord:
         Raises:
             InputError: A required field is missing or malformed (names the key).
         """
-        names = [f.name for f in fields(cls)]
-        optional = {"provenance", *_OPTIONAL, *LABEL_FIELDS, "label"} - {"split"}
-        missing = [n for n in names if n not in data and n not in optional]
-        if missing:
-            raise InputError(str(data.get("key", "?")), f"bad metadata: embedding json lacks {', '.join(missing)}")
-        kw = {n: data.get(n) for n in names}
-        kw["provenance"] = dict(data.get("provenance") or {})
-        try:
-            return cls(**kw)
-        except (TypeError, ValueError) as exc:
-            raise InputError(str(data.get("key", "?")), f"bad metadata: embedding json ({exc})") from None
+        return record_from_json(cls, data, what="embedding", optional={*_OPTIONAL, *LABEL_FIELDS, "label"} - {"split"})
 
 
 __all__ = ["EmbeddingRecord", "LABEL_FIELDS"]

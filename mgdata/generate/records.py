@@ -9,10 +9,10 @@ seed that produced it and the full provenance ``regenerate`` needs to rebuild it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mgdata.errors import InputError
+from mgdata.store.codec import record_from_json
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,12 @@ class GeneratedRecord:
         Raises:
             InputError: A required field is missing or malformed (names the key).
         """
-        names = [f.name for f in fields(cls)]
-        optional = {"quadrant", "mood", "style", "track_id", "provenance", "prompt", "source_key", "offset_s"}
-        missing = [n for n in names if n not in data and n not in optional]
-        if missing:
-            raise InputError(str(data.get("key", "?")), f"bad metadata: generated json lacks {', '.join(missing)}")
-        kw = {n: data.get(n) for n in names}
-        kw["provenance"] = dict(data.get("provenance") or {})
-        try:
-            return cls(**kw)
-        except (TypeError, ValueError) as exc:
-            raise InputError(str(data.get("key", "?")), f"bad metadata: generated json ({exc})") from None
+        return record_from_json(
+            cls,
+            data,
+            what="generated",
+            optional={"quadrant", "mood", "style", "track_id", "prompt", "source_key", "offset_s"},
+        )
 
 
 __all__ = ["GeneratedRecord"]

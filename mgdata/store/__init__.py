@@ -54,6 +54,7 @@ from mgdata.store.codec import (
     fingerprint,
     load_json_file,
     make_key,
+    record_from_json,
     sha256_file,
 )
 from mgdata.store.inspect import SAMPLE_PROVENANCE, inspect_artifact
@@ -96,6 +97,7 @@ __all__ = [
     "decode_json",
     "decode_npy",
     "decode_sample_json",
+    "record_from_json",
     "encode_json",
     "encode_npy",
     "fingerprint",

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,34 @@ def decode_json(data: bytes, where: str = "json member") -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(where, f"not valid UTF-8 JSON ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def record_from_json(cls: type, data: Any, *, what: str, optional: tuple[str, ...] | set[str] = ()) -> Any:
+    """Build a sample-json dataclass record (``cls(**fields)``) from a decoded json, with one-line errors.
+
+    Fields absent from ``data`` are an error unless listed in ``optional`` (they then take
+    ``None``); ``provenance`` defaults to ``{}``; the record's own validation (``__post_init__``
+    raising ValueError/TypeError) becomes an InputError naming the sample key.
+
+    Raises:
+        InputError: A required field is missing or the record rejects a value (names the key and ``what``).
+    """
+    import dataclasses
+
+    key = str(data.get("key", "?")) if isinstance(data, Mapping) else "?"
+    if not isinstance(data, Mapping):
+        raise InputError(key, f"bad metadata: {what} json is not an object")
+    names = [f.name for f in dataclasses.fields(cls)]
+    missing = [n for n in names if n not in data and n not in optional and n != "provenance"]
+    if missing:
+        raise InputError(key, f"bad metadata: {what} json lacks {', '.join(missing)}")
+    kw = {n: data.get(n) for n in names}
+    if "provenance" in kw:
+        kw["provenance"] = dict(data.get("provenance") or {})
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError) as exc:
+        raise InputError(key, f"bad metadata: {what} json ({exc})") from None
 
 
 def decode_sample_json(sample: dict[str, Any], member: str = "json") -> Any:
