@@ -201,3 +201,22 @@ def test_report_table_marks_gains_and_metrics_are_numbers(tmp_path):
     json.dumps(flat, allow_nan=False)
     p = write_delta_plot(tmp_path / "d.png", {"x": {"f1": 0.1, "roc_auc": -0.05}, "y": {"f1": 0, "roc_auc": 0}}, "t")
     assert p.stat().st_size > 1000
+
+
+def test_macro_auc_permutations_matches_sklearn():
+    """Rank AUC = scikit-learn's roc_auc_score (ties included); the null is centred on 0.5, the p-value small."""
+    from sklearn.metrics import roc_auc_score
+
+    from mgdata.classify.experiments import macro_auc_permutations
+
+    rng = np.random.default_rng(0)
+    y = np.eye(3)[rng.integers(0, 3, 40)]
+    y[:, 2] = 0  # a class without positives is left out, as in the MediaEval metrics
+    scores = np.round(y + rng.normal(scale=0.8, size=y.shape), 1)  # rounding makes ties
+    observed, null = macro_auc_permutations(y, scores, 200, seed=1)
+    expected = np.mean([roc_auc_score(y[:, j], scores[:, j]) for j in (0, 1)])
+    assert observed == pytest.approx(expected, abs=1e-12)
+    same = np.random.default_rng(1)  # the function's permutation stream
+    for i, perm in enumerate(same.permutation(40) for _ in range(3)):
+        assert null[i] == pytest.approx(np.mean([roc_auc_score(y[perm, j], scores[:, j]) for j in (0, 1)]), abs=1e-12)
+    assert abs(null.mean() - 0.5) < 0.05 and (null >= observed).sum() == 0

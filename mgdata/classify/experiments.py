@@ -280,22 +280,46 @@ def reference_baselines(train: Data, test: Data, multilabel: bool, seed: int) ->
         return {"majority": mediaeval_metrics(yt, const, d_major), "chance": mediaeval_metrics(yt, rand, d_rand)}
 
 
+def macro_auc_permutations(
+    y: np.ndarray, scores: np.ndarray, n_permutations: int, seed: int
+) -> tuple[float, np.ndarray]:
+    """Macro ROC-AUC of ``scores`` for labels ``y`` [n, c], and for ``n_permutations`` row permutations of ``y``.
+
+    AUC by ranks (Mann-Whitney: ``(rank sum of positives - P(P+1)/2) / (P N)``, ties at average rank), which
+    equals scikit-learn's ``roc_auc_score`` to rounding; the ranks of the fixed scores are computed once, so
+    1000 permutations cost milliseconds instead of 1000 x c scikit-learn calls (half of a classify stage).
+    Classes with no positive or no negative rows are left out of the mean, as in :func:`mediaeval_metrics`.
+
+    Returns:
+        ``(observed, null)``: the macro AUC of ``y`` (NaN if no class qualifies) and the permuted values.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=bool)
+    n = y.shape[0]
+    pos = y.sum(0)
+    ok = (pos > 0) & (pos < n)
+    ranks = rankdata(np.asarray(scores, dtype=np.float64), axis=0)[:, ok]
+    p = pos[ok].astype(np.float64)
+
+    def macro(yy: np.ndarray) -> float:
+        if not ok.any():
+            return float("nan")
+        rank_sum = (ranks * yy[:, ok]).sum(0)  # half-integers: exact in float64
+        return float(np.mean((rank_sum - p * (p + 1) / 2) / (p * (n - p))))
+
+    rng = np.random.default_rng(seed)
+    null = np.array([macro(y[rng.permutation(n)]) for _ in range(n_permutations)])
+    return macro(y), null
+
+
 def permutation_pvalue(model: ProbeModel, test: Data, n_permutations: int, seed: int) -> dict[str, float]:
     """P-value of the macro ROC-AUC: test-track labels permuted, model (and its scores) fixed.
 
     ``p = (1 + #{permuted >= observed}) / (1 + n)``; the unit permuted is the track.
     """
-    from sklearn.metrics import roc_auc_score
-
     _, yt, pt = track_level(test.tracks, test.y, model.predict_proba(test.x))
-
-    def macro(y: np.ndarray) -> float:
-        vals = [roc_auc_score(y[:, j], pt[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < y.shape[0]]
-        return float(np.mean(vals)) if vals else float("nan")
-
-    observed = macro(yt)
-    rng = np.random.default_rng(seed)
-    null = np.array([macro(yt[rng.permutation(yt.shape[0])]) for _ in range(n_permutations)])
+    observed, null = macro_auc_permutations(yt, pt, n_permutations, seed)
     p = float((1 + np.sum(null >= observed)) / (1 + n_permutations)) if n_permutations else float("nan")
     return {
         "roc_auc_macro": observed,
@@ -719,6 +743,7 @@ __all__ = [
     "generated_data",
     "load_artifact",
     "load_table",
+    "macro_auc_permutations",
     "permutation_pvalue",
     "prepare_task",
     "reference_baselines",

@@ -42,6 +42,7 @@ from mgdata.decision.metrics import (
 )
 from mgdata.decision.model import DecisionTransformer
 from mgdata.errors import InputError
+from mgdata.exec import ExecConfig, get_executor
 
 MODELS = ("model", "model_greedy")
 BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "model_shuffled_a")
@@ -196,6 +197,47 @@ def _summary(vals: Sequence[float]) -> dict[str, float]:
     return {"median": float(med), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "mean": float(a.mean())}
 
 
+#: Generation chunk per executor task, in batches (whole batches keep every batch as in a serial run).
+GEN_CHUNK_BATCHES = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class _GenJob:
+    """One chunk of one generation configuration (picklable: weights travel as a state dict)."""
+
+    setting: str
+    name: str
+    k: int
+    cfg: DecisionConfig
+    state: dict[str, Any]
+    start: int
+    sources: list[np.ndarray]
+    lengths: list[int]
+    allowed: list[np.ndarray | None]
+    kw: dict[str, Any]
+
+
+def _run_gen_job(job: _GenJob) -> list[np.ndarray]:
+    """Worker side: rebuild the model from its weights and generate one chunk on one torch thread."""
+    import torch
+
+    model = DecisionTransformer(job.k, job.cfg)
+    model.load_state_dict(job.state)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same kernels in every backend (a worker has one thread)
+    try:
+        return generate(
+            model,
+            job.sources,
+            job.lengths,
+            indices=range(job.start, job.start + len(job.sources)),
+            allowed=job.allowed,
+            **job.kw,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
 def evaluate(
     model: DecisionTransformer,
     test_pairs: Sequence[TokenPair],
@@ -203,8 +245,21 @@ def evaluate(
     cfg: DecisionConfig,
     *,
     silence: int | None = None,
+    executor: ExecConfig | None = None,
+    progress: bool = False,
 ) -> EvalResult:
     """Generate for the test pairs with the model and every baseline, in both settings; compare over tracks.
+
+    Args:
+        model: The trained model.
+        test_pairs: Pairs every reported number comes from.
+        train_pairs: Pairs the baselines' statistics are fit on.
+        cfg: Section ``decision``.
+        silence: Token of the silent segment (LCP without leading silence), or None.
+        executor: Where the model's generation runs, in chunks of whole batches (section ``executor``;
+            None: in this process). Every sequence has its own seed and the chunks keep the batches of
+            a serial run, so the results do not depend on it.
+        progress: Show a progress bar over generation chunks.
 
     Raises:
         InputError: Empty test split or fewer than 2 test tracks.
@@ -229,19 +284,38 @@ def evaluate(
     track_tpp: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}
     preds_all: dict[str, dict[str, list[np.ndarray]]] = {}
+    chunk = GEN_CHUNK_BATCHES * cfg.batch_size
+    sources = {
+        "model": [p.a for p in test_pairs],
+        "model_shuffled_a": shuffled,
+        "model_greedy": [p.a for p in test_pairs],
+    }
+    allowed_by = {s: [np.unique(p.b) if s == "constrained" else None for p in test_pairs] for s in SETTINGS}
+    jobs = [
+        _GenJob(
+            setting=setting,
+            name=name,
+            k=k,
+            cfg=cfg,
+            state=model.state_dict(),
+            start=c0,
+            sources=sources[name][c0 : c0 + chunk],
+            lengths=lengths[c0 : c0 + chunk],
+            allowed=allowed_by[setting][c0 : c0 + chunk],
+            kw={**gen_kw, "seed": cfg.seed, **({"strategy": "greedy"} if name == "model_greedy" else {})},
+        )
+        for setting in SETTINGS
+        for name in ("model", "model_shuffled_a", "model_greedy")
+        for c0 in range(0, len(test_pairs), chunk)
+    ]
+    generated: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    with get_executor(executor or ExecConfig(backend="serial")) as ex:
+        for job, out in zip(jobs, ex.imap(_run_gen_job, jobs, desc="decision: generate", progress=progress)):
+            generated[job.setting, job.name].extend(out)
     for setting in SETTINGS:
-        allowed = [np.unique(p.b) if setting == "constrained" else None for p in test_pairs]
+        allowed = allowed_by[setting]
         preds: dict[str, list[np.ndarray]] = {
-            "model": generate(model, [p.a for p in test_pairs], lengths, seed=cfg.seed, allowed=allowed, **gen_kw),
-            "model_shuffled_a": generate(model, shuffled, lengths, seed=cfg.seed, allowed=allowed, **gen_kw),
-            "model_greedy": generate(
-                model,
-                [p.a for p in test_pairs],
-                lengths,
-                seed=cfg.seed,
-                allowed=allowed,
-                **{**gen_kw, "strategy": "greedy"},
-            ),
+            n: generated[setting, n] for n in ("model", "model_shuffled_a", "model_greedy")
         }
         for j, name in enumerate(("random", "most_frequent", "cond_argmax", "cond_sample")):
             preds[name] = baseline_predictions(

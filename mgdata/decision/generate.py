@@ -25,6 +25,47 @@ def sequence_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0])
 
 
+def candidate_probs_batch(
+    probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, allowed: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Filter each row of one step's distributions [B, V] by top-k, top-p and the constraint; renormalised [B, V].
+
+    Row-wise the same rule as :func:`candidate_probs` (which is this with B = 1); one call per step instead
+    of one per sequence (the per-row Python loop was 40 % of evaluation time).
+
+    Args:
+        probs: Probabilities over the codebook per row (already temperature-scaled), rows sum to 1.
+        top_k: Keep the k most likely tokens (0 = all).
+        top_p: Keep the smallest most-likely set whose mass reaches ``top_p`` (1 = all with p > 0).
+        allowed: Boolean mask [B, V] of allowed tokens (a row of all True = unconstrained), or None.
+    """
+    v = probs.shape[-1]
+    order = torch.argsort(probs, dim=-1, descending=True, stable=True)
+    sorted_p = torch.gather(probs, -1, order)
+    keep = sorted_p > 0
+    if top_k and top_k < v:
+        keep[:, top_k:] = False
+    if top_p < 1.0:
+        mass = torch.cumsum(torch.where(keep, sorted_p, torch.zeros_like(sorted_p)), -1)
+        total = mass[:, -1:]
+        # keep token j while the mass BEFORE it is < top_p * total (so the crossing token is kept)
+        before = mass - sorted_p
+        keep &= before < top_p * total
+    keep[:, 0] = True  # the most likely token is always a candidate
+    cand = torch.zeros_like(keep).scatter_(-1, order, keep)
+    if allowed is not None:
+        hit = (cand & allowed).any(-1, keepdim=True)  # rows where some candidate is allowed
+        cand &= allowed | ~hit
+    out = torch.where(cand, probs, torch.zeros_like(probs))
+    s = out.sum(-1, keepdim=True)
+    # all candidates of a row had zero probability (cannot happen after softmax): uniform over them
+    zero = s <= 0
+    if bool(zero.any()):
+        out = torch.where(zero, cand.to(probs.dtype), out)
+        s = out.sum(-1, keepdim=True)
+    return out / s
+
+
 def candidate_probs(
     probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, allowed: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -36,29 +77,9 @@ def candidate_probs(
         top_p: Keep the smallest most-likely set whose mass reaches ``top_p`` (1 = all with p > 0).
         allowed: Boolean mask [V] of allowed tokens, or None.
     """
-    v = probs.shape[0]
-    order = torch.argsort(probs, descending=True, stable=True)
-    sorted_p = probs[order]
-    keep = sorted_p > 0
-    if top_k and top_k < v:
-        keep[top_k:] = False
-    if top_p < 1.0:
-        mass = torch.cumsum(torch.where(keep, sorted_p, torch.zeros_like(sorted_p)), 0)
-        total = mass[-1]
-        # keep token j while the mass BEFORE it is < top_p * total (so the crossing token is kept)
-        before = mass - sorted_p
-        keep &= before < top_p * total
-    keep[0] = True  # the most likely token is always a candidate
-    cand = torch.zeros(v, dtype=torch.bool)
-    cand[order[keep]] = True
-    if allowed is not None and bool((cand & allowed).any()):
-        cand &= allowed
-    out = torch.where(cand, probs, torch.zeros_like(probs))
-    s = out.sum()
-    if s <= 0:  # all candidates had zero probability (cannot happen after softmax); uniform over them
-        out = cand.to(probs.dtype)
-        s = out.sum()
-    return out / s
+    return candidate_probs_batch(
+        probs[None], top_k=top_k, top_p=top_p, allowed=None if allowed is None else allowed[None]
+    )[0]
 
 
 def sample_step(
@@ -141,6 +162,10 @@ def generate(
         lens = [int(x) for x in lengths[b0 : b0 + batch_size]]
         gens = [torch.Generator().manual_seed(sequence_seed(seed, i)) for i in indices[b0 : b0 + batch_size]]
         bsz = len(srcs)
+        rows = masks[b0 : b0 + bsz]
+        allow = None
+        if any(m is not None for m in rows):  # unconstrained rows allow everything
+            allow = torch.stack([torch.ones(k, dtype=torch.bool) if m is None else m for m in rows])
         src = torch.full((bsz, max(len(s) for s in srcs)), model.pad, dtype=torch.long)
         for i, s in enumerate(srcs):
             src[i, : len(s)] = torch.as_tensor(s)
@@ -150,12 +175,14 @@ def generate(
         for t in range(steps):
             logits = model.decode(memory, smask, tgt)[:, -1, :k].double() / temperature
             probs = torch.softmax(logits, -1)
+            cand = candidate_probs_batch(probs, top_k=top_k, top_p=top_p, allowed=allow)
             nxt = torch.full((bsz, 1), model.pad, dtype=torch.long)
             for i in range(bsz):
                 if t < lens[i]:
-                    nxt[i, 0] = sample_step(
-                        probs[i], gens[i], greedy=strategy == "greedy", top_k=top_k, top_p=top_p, allowed=masks[b0 + i]
-                    )
+                    if strategy == "greedy":
+                        nxt[i, 0] = int(torch.argmax(cand[i]))
+                    else:
+                        nxt[i, 0] = int(torch.multinomial(cand[i], 1, generator=gens[i]))
                 else:
                     nxt[i, 0] = model.eos  # finished rows: keep feeding something valid; output ignored
             tgt = torch.cat([tgt, nxt], 1)
@@ -164,4 +191,4 @@ def generate(
     return out
 
 
-__all__ = ["candidate_probs", "generate", "sample_step", "sequence_seed"]
+__all__ = ["candidate_probs", "candidate_probs_batch", "generate", "sample_step", "sequence_seed"]

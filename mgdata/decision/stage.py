@@ -101,6 +101,8 @@ def build_decision(
     k: int | None = None,
     stems_path: str | Path | None = None,
     plots_dir: str | Path | None = None,
+    executor=None,
+    progress: bool = False,
 ) -> DecisionResult:
     """Train, evaluate and render one token configuration.
 
@@ -113,6 +115,9 @@ def build_decision(
         k: Expected codebook size (None: take the artifact's).
         stems_path: Stems artifact with the stem-window audio; None skips the renders.
         plots_dir: Folder for the plots; None skips them.
+        executor: Where evaluation's generation runs (section ``executor``; None: in this process); the
+            results do not depend on it.
+        progress: Show a progress bar over evaluation's generation.
 
     Raises:
         InputError: See :func:`plan`.
@@ -126,7 +131,15 @@ def build_decision(
         raise InputError(out, "training stopped before the schedule ended")
     t_train = time.perf_counter() - t0
     sil = silence_token(data.codebook)
-    ev = evaluate(tr.model, data.split(cfg.test_split), data.split(cfg.train_split), cfg, silence=sil)
+    ev = evaluate(
+        tr.model,
+        data.split(cfg.test_split),
+        data.split(cfg.train_split),
+        cfg,
+        silence=sil,
+        executor=executor,
+        progress=progress,
+    )
     t_eval = time.perf_counter() - t0 - t_train
     renders: list[dict[str, Any]] = []
     if stems_path is not None and cfg.n_renders > 0:
@@ -235,6 +248,8 @@ def run(ctx) -> Any:
         k=k,
         stems_path=None if a.no_render == "yes" else a.stems,
         plots_dir=a.plots_dir / name,
+        executor=ctx.executor,
+        progress=True,
     )
     # Timings and memory depend on the machine, not the data: log them, keep them out of the metrics.
     m = {k: v for k, v in res.metrics.items() if k not in ("seconds", "peak_rss_mb")}
