@@ -290,6 +290,7 @@ def evaluate(
         "model_shuffled_a": shuffled,
         "model_greedy": [p.a for p in test_pairs],
     }
+    state = model.state_dict()  # the weights every generation job rebuilds the model from
     allowed_by = {s: [np.unique(p.b) if s == "constrained" else None for p in test_pairs] for s in SETTINGS}
     jobs = [
         _GenJob(
@@ -297,7 +298,7 @@ def evaluate(
             name=name,
             k=k,
             cfg=cfg,
-            state=model.state_dict(),
+            state=state,
             start=c0,
             sources=sources[name][c0 : c0 + chunk],
             lengths=lengths[c0 : c0 + chunk],

@@ -96,7 +96,11 @@ def sample_step(
     Greedy takes the most likely candidate of the (top-k/top-p, constrained) candidate set: without a
     constraint that is the overall argmax; with one, the most likely allowed top-p candidate if any.
     """
-    cand = candidate_probs(probs, top_k=top_k, top_p=top_p, allowed=allowed)
+    return pick(candidate_probs(probs, top_k=top_k, top_p=top_p, allowed=allowed), gen, greedy=greedy)
+
+
+def pick(cand: torch.Tensor, gen: torch.Generator, *, greedy: bool = False) -> int:
+    """The token of a filtered distribution [V] (:func:`candidate_probs`): its argmax, or a draw from ``gen``."""
     if greedy:
         return int(torch.argmax(cand))
     return int(torch.multinomial(cand, 1, generator=gen))
@@ -179,10 +183,7 @@ def generate(
             nxt = torch.full((bsz, 1), model.pad, dtype=torch.long)
             for i in range(bsz):
                 if t < lens[i]:
-                    if strategy == "greedy":
-                        nxt[i, 0] = int(torch.argmax(cand[i]))
-                    else:
-                        nxt[i, 0] = int(torch.multinomial(cand[i], 1, generator=gens[i]))
+                    nxt[i, 0] = pick(cand[i], gens[i], greedy=strategy == "greedy")
                 else:
                     nxt[i, 0] = model.eos  # finished rows: keep feeding something valid; output ignored
             tgt = torch.cat([tgt, nxt], 1)
@@ -191,4 +192,4 @@ def generate(
     return out
 
 
-__all__ = ["candidate_probs", "candidate_probs_batch", "generate", "sample_step", "sequence_seed"]
+__all__ = ["candidate_probs", "candidate_probs_batch", "generate", "pick", "sample_step", "sequence_seed"]
