@@ -8,6 +8,7 @@ seed and licence.
 """
 
 import json
+import shutil
 
 import polars as pl
 import pytest
@@ -79,8 +80,41 @@ def test_samples_carry_provenance_and_inherit_labels(chain):
     assert prov["builder"] == "relabel" and prov["licence"]
 
 
-def test_downstream_reads_upstream_fingerprints(chain):
-    """Token and embedding artifacts change fingerprint when their input changes."""
-    stems_fp = read_artifact_info(chain / "stems")["fingerprint"]
-    tokens_info = json.dumps(read_artifact_info(chain / "tokens"))
-    assert stems_fp in tokens_info
+def _with_upstream_fingerprint(src, dst, new_fp):
+    """Copy an artifact and change only the fingerprint its artifact.json records.
+
+    The samples stay byte-identical, so a downstream fingerprint can differ only
+    because the upstream fingerprint is part of its hash.
+    """
+    shutil.copytree(src, dst)
+    info = json.loads((dst / "artifact.json").read_text())
+    info["fingerprint"] = new_fp
+    (dst / "artifact.json").write_text(json.dumps(info))
+    return dst
+
+
+def test_downstream_reads_upstream_fingerprints(chain, tmp_path):
+    """Token and embedding artifacts change fingerprint when their input's fingerprint changes.
+
+    Rebuilding from a copy of the input that differs only in its recorded fingerprint
+    must give another fingerprint: if the upstream fingerprint were dropped from the
+    hash, the params alone would give the same one and DVC-less rebuilds would reuse
+    stale shards.
+    """
+    stems = read_artifact_info(chain / "stems")
+    tokens = read_artifact_info(chain / "tokens")
+    assert tokens["provenance"]["source_version"] == stems["fingerprint"]
+    other_stems = _with_upstream_fingerprint(chain / "stems", tmp_path / "stems", "0" * 16)
+    res = build_tokens(
+        other_stems, tmp_path / "tokens", cfg=TokensConfig(frames_cache=""), segment_s=0.5, k=4, shards=SHARDS
+    )
+    assert res.fingerprint != tokens["fingerprint"]
+    assert read_artifact_info(tmp_path / "tokens")["fingerprint"] == res.fingerprint
+
+    mix = read_artifact_info(chain / "corpus" / "mix")
+    embed = read_artifact_info(chain / "embed")
+    assert embed["provenance"]["source_version"] == mix["fingerprint"]
+    other_mix = _with_upstream_fingerprint(chain / "corpus" / "mix", tmp_path / "mix", "0" * 16)
+    res = build_embeddings(other_mix, tmp_path / "embed", cfg=EmbedConfig(), embedder="logmel", shards=SHARDS)
+    assert res.fingerprint != embed["fingerprint"]
+    assert read_artifact_info(tmp_path / "embed")["fingerprint"] == res.fingerprint
