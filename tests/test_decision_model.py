@@ -176,10 +176,13 @@ def test_generation_batched_equals_single_and_learns():
     single = [generate(model, [s], [n], seed=7, indices=[i], top_p=0.8)[0] for i, (s, n) in enumerate(zip(srcs, lens))]
     assert all(np.array_equal(a, b) for a, b in zip(batched, single))
     assert all(len(g) == n for g, n in zip(batched, lens))
-    # the training pairs are memorised (chance is 1/6): the training loop and the decoder work
+    # the training pairs are learnt (chance is 1/6): the training loop and the decoder work. An integer count
+    # with a threshold far from what it gets: the trained model has 41-48 of 60 correct depending on the SIMD
+    # level (47 on an AVX-512 Xeon, 41 there under ATEN_CPU_CAPABILITY=avx2, 48 on an AMD EPYC, where the old
+    # float `accuracy > 0.8` failed), an untrained one 10 (chance 10 +- 3): 30 separates them on any CPU.
     greedy = generate(model, srcs, lens, strategy="greedy")
-    acc = np.mean([np.mean(g == p.b) for g, p in zip(greedy, tr)])
-    assert acc > 0.8
+    correct = sum(int(np.sum(g == p.b)) for g, p in zip(greedy, tr))
+    assert sum(lens) == 60 and correct >= 30, correct
     # constraint to a single token: every top-p set that contains it collapses onto it
     only = generate(model, srcs, lens, seed=7, allowed=[[int(p.b[0])] for p in tr])
     assert all(g[0] == p.b[0] for g, p in zip(only, tr))
