@@ -460,9 +460,7 @@ def test_stage_on_corpus_default_windows_with_manifest_labels(tmp_path):
     assert info["provenance"]["extra"]["upstream_provenance"]["source"] == "mgdata.testing"
     pairs = read_pairs(out)
     assert pairs == res.pairs and len(pairs) == 12
-    files = info.get("files")
-    if files is not None:  # recorded once the store's add_file lands (CONTRACTS "Store side files")
-        assert files[PAIRS_FILE]["sha256"] == hashlib.sha256((out / PAIRS_FILE).read_bytes()).hexdigest()
+    assert info["files"][PAIRS_FILE]["sha256"] == hashlib.sha256((out / PAIRS_FILE).read_bytes()).hexdigest()
     assert not (out / "pairs").exists()
 
 

@@ -183,8 +183,9 @@ def test_codebook_and_pair_index_side_files(built, stems_dir):
     assert info["tokens"]["codebook_sha256"] == result.codebook_sha256 and info["samples"] == N_WINDOWS
     assert info["tokens"]["encoder"]["id"] == "chroma_stft"
     assert read_pairs(out) == read_pairs(stems_dir) == result.pairs and len(result.pairs) == N_PAIRS
-    if "files" in info:  # recorded once the store's add_file lands
-        assert set(info["files"]) >= {CODEBOOK_FILE, PAIRS_FILE}
+    assert set(info["files"]) >= {CODEBOOK_FILE, PAIRS_FILE}
+    for name in (CODEBOOK_FILE, PAIRS_FILE):
+        assert info["files"][name]["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
     # pairs assemble from the per-stem-window sequences, without stored duplicates
     pairs = list(read_token_pairs(out, split="validation"))
     assert len(pairs) == 6 and all(p["split"] == "validation" for p in pairs)
