@@ -358,3 +358,64 @@ def test_stage_end_to_end_tiny(arts, tmp_path):
         ]
     )
     assert rc == 2
+
+
+def test_seeds_error_bars_same_for_every_executor(arts, tmp_path):
+    """Trials train in parallel on the executor: serial and 2/3 process workers write the same bytes.
+
+    Headline numbers are the mean (and sample std) over seeds, p the largest with a count of seeds
+    agreeing; the saved model and checkpoint are the first seed's, the same as a one-seed run.
+    """
+    from mgdata.decision.stage import ALPHA, headline
+    from mgdata.exec import ExecConfig
+
+    cfg = DecisionConfig(
+        d_model=16,
+        n_heads=2,
+        n_layers=1,
+        ff_dim=32,
+        max_len=16,
+        batch_size=8,
+        max_epochs=2,
+        n_permutations=200,
+        n_renders=0,
+        threads=1,
+        seed=5,
+        trials=3,
+    )
+    execs = {
+        "serial": ExecConfig(backend="serial"),
+        "process2": ExecConfig(backend="process", workers=2),
+        "process3": ExecConfig(backend="process", workers=3),
+    }
+    runs = {
+        n: build_decision(arts["v1"], tmp_path / n, cfg=cfg, segment_s=SEG_S, name="tiny", executor=ex)
+        for n, ex in execs.items()
+    }
+    files = ("model.pt", "last.pt", "eval.json")
+    ref = runs["serial"]
+    for n, res in runs.items():
+        for f in files:
+            assert (tmp_path / n / f).read_bytes() == (tmp_path / "serial" / f).read_bytes(), (n, f)
+        assert res.metrics["trials"] == ref.metrics["trials"], n
+    tr = ref.metrics["trials"]
+    assert (tr["n"], tr["first_seed"], sorted(tr["per_seed"])) == (3, 5, ["5", "6", "7"]) and len(ref.trials) == 3
+    per = [tr["per_seed"][str(s)] for s in (5, 6, 7)]
+    agg = tr["aggregate"]
+    # the seeds are different models
+    assert len({json.dumps(t.history) for t, _ in ref.trials}) == 3
+    tpp = [p["free_tpp_model"] for p in per]
+    assert agg["free_tpp_model"] == pytest.approx(np.mean(tpp))
+    assert agg["free_tpp_model_std"] == pytest.approx(np.std(tpp, ddof=1))
+    p_rand = [p["free_p_vs_random"] for p in per]
+    assert agg["free_p_vs_random"] == max(p_rand)
+    assert agg["free_p_vs_random_agree"] == sum(p < ALPHA for p in p_rand)
+    assert agg["test_tracks"] == SPLITS["test"] and isinstance(agg["test_tracks"], int)
+    assert per[0] == headline({**ref.evaluation.metrics, "train": ref.train.summary()})
+    # the first seed is the saved model: the same bytes as a run with that one seed
+    one = build_decision(
+        arts["v1"], tmp_path / "one", cfg=DecisionConfig(**{**cfg.__dict__, "trials": 1}), segment_s=SEG_S
+    )
+    assert (tmp_path / "one" / "model.pt").read_bytes() == (tmp_path / "serial" / "model.pt").read_bytes()
+    assert one.metrics["trials"]["aggregate"]["free_tpp_model_std"] == 0.0
+    assert one.metrics["free"] == ref.metrics["free"]

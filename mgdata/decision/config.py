@@ -34,6 +34,7 @@ class DecisionConfig:
     ss_alpha: float = 2.0
     ss_max: float = 0.95
     seed: int = 0
+    trials: int = 3
     threads: int = 1
     train_split: str = "train"
     val_split: str = "validation"
@@ -72,6 +73,7 @@ class DecisionConfig:
         check(self.min_delta >= 0, "min_delta", "expected a number >= 0")
         check(self.ss_alpha > 0, "ss_alpha", "expected a positive number")
         check(0.0 <= self.ss_max <= 1.0, "ss_max", "expected a number in [0, 1]")
+        check(self.trials >= 1, "trials", "expected an integer >= 1 (seeds decision.seed .. seed + trials - 1)")
         check(self.threads >= 0, "threads", "expected an integer >= 0 (0 = torch default)")
         check(self.top_k >= 0, "top_k", "expected an integer >= 0 (0 = off)")
         check(0.0 < self.top_p <= 1.0, "top_p", "expected a number in (0, 1]")
@@ -80,6 +82,10 @@ class DecisionConfig:
         check(self.n_renders >= 0, "n_renders", "expected an integer >= 0")
         check(0.0 <= self.crossfade_s <= 0.5, "crossfade_s", "expected seconds in [0, 0.5]")
         check(self.render_corpus_windows >= 1, "render_corpus_windows", "expected an integer >= 1")
+
+    def trial_seeds(self) -> list[int]:
+        """Seeds of the trials: ``seed, seed + 1, ...``; the first is ``seed`` itself (renders, saved model)."""
+        return [self.seed + i for i in range(self.trials)]
 
     def model_settings(self) -> dict[str, Any]:
         """The keys that shape the network (a checkpoint must match them)."""

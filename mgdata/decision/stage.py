@@ -1,7 +1,8 @@
-"""The ``decision`` stage builder: token artifact -> trained model, evaluation, plots and renders.
+"""The ``decision`` stage builder: token artifact -> trained models, evaluation, plots and renders.
 
-plan (read pairs, check splits) -> run (train with checkpoints, evaluate, render a few test
-pairs) -> summarise (metrics dict of numbers, plots, eval tables).
+plan (read pairs, check splits) -> run (train one model per trial seed in parallel on the executor,
+evaluate each, render a few test pairs with the first seed's model) -> summarise (headline numbers
+as mean and sample std over seeds, the largest p-value over seeds, per-seed blocks, plots, eval tables).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mgdata.decision.config import DecisionConfig
-from mgdata.decision.data import TokenData, load_pairs
+from mgdata.decision.data import TokenData, TokenPair, load_pairs
 from mgdata.decision.evaluate import EvalResult, evaluate, write_plots
 from mgdata.decision.generate import generate
 from mgdata.decision.metrics import silence_token
@@ -27,19 +30,71 @@ from mgdata.decision.render import (
 )
 from mgdata.decision.train import TrainResult, check_pairs, train_model
 from mgdata.errors import InputError
+from mgdata.exec import ExecConfig, get_executor
 
 log = logging.getLogger(__name__)
 
 
+#: Significance level of the "seeds agree" counts in the stage report.
+ALPHA = 0.05
+
+
 @dataclasses.dataclass
 class DecisionResult:
-    """What :func:`build_decision` produced."""
+    """What :func:`build_decision` produced.
+
+    ``train`` and ``evaluation`` are the first seed's (its model is saved and rendered); ``metrics`` holds
+    that seed's full blocks plus ``trials`` (seeds, per-seed headline numbers, their aggregate).
+    """
 
     name: str
     train: TrainResult
     evaluation: EvalResult
     metrics: dict[str, Any]
     renders: list[dict[str, Any]]
+    trials: list[tuple[TrainResult, EvalResult]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainJob:
+    """One trial's training (picklable): the pairs travel with the job, the model comes back."""
+
+    train: list[TokenPair]
+    val: list[TokenPair]
+    k: int
+    cfg: DecisionConfig
+    ckpt_dir: str | None
+
+
+def _run_train_job(job: _TrainJob) -> TrainResult:
+    """Worker side: train one seed on one torch thread (the same kernels in every backend and worker count)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return train_model(job.train, job.val, job.k, dataclasses.replace(job.cfg, threads=1), job.ckpt_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Headline numbers over trial seeds: mean and ``_std`` (sample std, 0 for one seed) of each number.
+
+    A p-value is the LARGEST over seeds (a claim must hold for every seed) with ``_agree``, the number of
+    seeds whose p is below :data:`ALPHA`; the test counts (same split for every seed) are kept as they are.
+    """
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        v = np.array([r[key] for r in rows], dtype=np.float64)
+        if key in ("test_tracks", "test_pairs"):
+            out[key] = rows[0][key]
+        elif "_p_vs_" in key:
+            out[key] = float(v.max())
+            out[f"{key}_agree"] = int(np.sum(v < ALPHA))
+        else:
+            out[key] = float(v.mean())
+            out[f"{key}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return out
 
 
 def plan(tokens_path: str | Path, cfg: DecisionConfig, k: int | None = None) -> TokenData:
@@ -104,7 +159,7 @@ def build_decision(
     executor=None,
     progress: bool = False,
 ) -> DecisionResult:
-    """Train, evaluate and render one token configuration.
+    """Train and evaluate one model per trial seed (``cfg.trial_seeds()``), render with the first seed's.
 
     Args:
         tokens_path: Token artifact (either layout, see :mod:`mgdata.decision.data`).
@@ -115,9 +170,9 @@ def build_decision(
         k: Expected codebook size (None: take the artifact's).
         stems_path: Stems artifact with the stem-window audio; None skips the renders.
         plots_dir: Folder for the plots; None skips them.
-        executor: Where evaluation's generation runs (section ``executor``; None: in this process); the
-            results do not depend on it.
-        progress: Show a progress bar over evaluation's generation.
+        executor: Where the seeds' training (one task per seed, one torch thread each) and evaluation's
+            generation run (section ``executor``; None: in this process); the results do not depend on it.
+        progress: Show progress bars over training seeds and evaluation's generation.
 
     Raises:
         InputError: See :func:`plan`.
@@ -126,49 +181,93 @@ def build_decision(
     data = plan(tokens_path, cfg, k)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tr = train_model(data.split(cfg.train_split), data.split(cfg.val_split), data.k, cfg, out)
-    if not tr.finished:
-        raise InputError(out, "training stopped before the schedule ended")
+    seeds = cfg.trial_seeds()
+    cfgs = [dataclasses.replace(cfg, seed=s) for s in seeds]
+    train_pairs, val_pairs = list(data.split(cfg.train_split)), list(data.split(cfg.val_split))
+    # Only the first seed checkpoints into out/ (it is the saved, rendered model); the others train in memory.
+    jobs = [_TrainJob(train_pairs, val_pairs, data.k, c, str(out) if i == 0 else None) for i, c in enumerate(cfgs)]
+    with get_executor(executor or ExecConfig(backend="serial")) as ex:
+        trs = list(ex.imap(_run_train_job, jobs, desc="decision: train seeds", progress=progress))
+    for s, tr in zip(seeds, trs):
+        if not tr.finished:
+            raise InputError(out, f"training of seed {s} stopped before the schedule ended")
     t_train = time.perf_counter() - t0
     sil = silence_token(data.codebook)
-    ev = evaluate(
-        tr.model,
-        data.split(cfg.test_split),
-        data.split(cfg.train_split),
-        cfg,
-        silence=sil,
-        executor=executor,
-        progress=progress,
-    )
+    evs = [
+        evaluate(
+            tr.model,
+            data.split(cfg.test_split),
+            data.split(cfg.train_split),
+            c,
+            silence=sil,
+            executor=executor,
+            progress=progress,
+        )
+        for tr, c in zip(trs, cfgs)
+    ]
     t_eval = time.perf_counter() - t0 - t_train
+    tr, ev = trs[0], evs[0]
     renders: list[dict[str, Any]] = []
     if stems_path is not None and cfg.n_renders > 0:
         renders = render_examples(data, tr.model, stems_path, out / "renders", cfg, segment_s, cfg.n_renders)
+    per_seed = [headline({**e.metrics, "train": t.summary()}) for t, e in zip(trs, evs)]
     metrics = {
         **ev.metrics,
         "train": tr.summary(),
+        # numbers only (the seeds are first_seed + i, i < n)
+        "trials": {
+            "n": len(seeds),
+            "first_seed": seeds[0],
+            "aggregate": aggregate(per_seed),
+            "per_seed": {str(s): h for s, h in zip(seeds, per_seed)},
+        },
         "layout_per_stem_window": int(data.layout == "stem-window"),
         "seconds": {"train": t_train, "evaluate": t_eval, "total": time.perf_counter() - t0},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "n_renders": len(renders),
     }
-    tables = {**ev.tables(), "history": tr.history, "renders": renders}
+    tables = {
+        **ev.tables(),
+        "history": tr.history,
+        "renders": renders,
+        # every seed's validation curve: the evidence for the epoch budget
+        "trials": {str(s): {"history": t.history, "headline": h} for s, t, h in zip(seeds, trs, per_seed)},
+    }
     (out / "eval.json").write_text(json.dumps(tables, indent=1, sort_keys=True, default=float) + "\n")
     if plots_dir is not None:
         write_plots(ev, plots_dir, title=name)
+    agg = metrics["trials"]["aggregate"]
     log.info(
-        "decision %s: model TPP median %.2f vs random %.2f (p=%.2g)",
+        "decision %s: model TPP median %.2f +- %.2f vs random %.2f over %d seeds (largest p=%.2g, %d seeds p<%.2f)",
         name,
-        ev.metrics["free"]["tpp"]["model"]["median"],
-        ev.metrics["free"]["tpp"]["random"]["median"],
-        ev.metrics["free"]["vs_random"]["p_value"],
+        agg["free_tpp_model"],
+        agg["free_tpp_model_std"],
+        agg["free_tpp_random"],
+        len(seeds),
+        agg["free_p_vs_random"],
+        agg["free_p_vs_random_agree"],
+        ALPHA,
     )
-    return DecisionResult(name=name, train=tr, evaluation=ev, metrics=metrics, renders=renders)
+    return DecisionResult(
+        name=name, train=tr, evaluation=ev, metrics=metrics, renders=renders, trials=list(zip(trs, evs))
+    )
 
 
 def format_report(metrics: dict[str, Any]) -> str:
-    """Human summary: per setting, TPP median [IQR] of every configuration and the models' tests vs each baseline."""
+    """Human summary: per setting, TPP median [IQR] of every configuration and the models' tests vs each baseline.
+
+    The blocks are the first seed's; a first line gives the mean +- std over seeds and how many seeds agree.
+    """
     lines = []
+    trials = metrics.get("trials")
+    if trials:
+        a, n = trials["aggregate"], trials["n"]
+        seeds = [trials["first_seed"] + i for i in range(n)]
+        lines.append(
+            f"[{n} seeds {seeds}] free TPP model {a['free_tpp_model']:.2f} +- {a['free_tpp_model_std']:.2f}"
+            f" (random {a['free_tpp_random']:.2f}); model > random p<{ALPHA} for {a['free_p_vs_random_agree']}/{n}"
+            f" seeds (largest p={a['free_p_vs_random']:.2g}); blocks below: seed {seeds[0]}"
+        )
     for setting in ("free", "constrained"):
         b = metrics[setting]
         lines.append(f"[{setting}]")
@@ -191,7 +290,7 @@ def format_report(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DecisionResult", "build_decision", "format_report", "plan", "render_examples"]
+__all__ = ["ALPHA", "DecisionResult", "aggregate", "build_decision", "format_report", "plan", "render_examples"]
 
 
 BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "model_shuffled_a")
@@ -262,14 +361,19 @@ def run(ctx) -> Any:
         res.metrics.get("seconds"),
         res.metrics.get("peak_rss_mb", 0.0),
     )
-    for key, value in headline(m).items():
+    # Headline = mean (and _std) over seeds, p = the largest over seeds with how many seeds agree;
+    # "results" keeps the first seed's full blocks (its model is the saved and rendered one).
+    agg = m["trials"]["aggregate"]
+    for key, value in agg.items():
         ctx.report.set(key, value)
     ctx.report.set("results", m)  # every block, in the stage report
     ctx.report.set("renders", [str(r) for r in res.renders])
     log.info("%s", format_report(res.metrics))
+    n = m["trials"]["n"]
     return StageOutcome(
-        summary=f"{m['n_test_tracks']} test tracks, {m['n_test_pairs']} pairs, {m['train']['epochs']} epochs "
-        f"(best {m['train']['best_epoch']}), {len(res.renders)} renders",
+        summary=f"{m['n_test_tracks']} test tracks, {m['n_test_pairs']} pairs, {n} seeds, model > random "
+        f"(p<{ALPHA}) for {agg['free_p_vs_random_agree']}/{n} seeds, {m['train']['epochs']} epochs "
+        f"(best {m['train']['best_epoch']}, first seed), {len(res.renders)} renders",
         inputs=m["n_test_pairs"],
         outputs=m["n_test_pairs"],
     )
