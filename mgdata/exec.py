@@ -340,3 +340,22 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def executor_for(cfg: ExecConfig | None, *, process_safe: bool = True) -> ExecConfig:
+    """The executor config a builder runs on: ``cfg``, or serial where none is given or the work cannot move.
+
+    Every builder takes ``executor=None`` to mean "serially, in this process" (tests, library
+    calls); the stage passes the params section ``executor``.
+
+    Args:
+        cfg: Section ``executor``, or ``None``.
+        process_safe: False when the task function cannot run in a worker process (a loaded model
+            that is not shared with workers): any backend then falls back to serial.
+
+    Returns:
+        An :class:`ExecConfig` for :func:`get_executor`.
+    """
+    if cfg is None or (not process_safe and cfg.backend != "serial"):
+        return ExecConfig(backend="serial")
+    return cfg

@@ -5,7 +5,10 @@
 * :mod:`mgdata.tokens.condense`: mean of the frames in each uniform segment;
 * :mod:`mgdata.tokens.vq`: MiniBatchKMeans codebook (training split only) and encoding;
 * :mod:`mgdata.tokens.metrics`: usage, entropy, top-symbol share, run length;
-* :mod:`mgdata.tokens.build`: the ``tokens`` stage builder (one artifact per encoder x segment x k);
+* :mod:`mgdata.tokens.records`: the sample json, the build result and the artifact readers;
+* :mod:`mgdata.tokens.worker`: the per-track task (each stem encoded once per run of windows);
+* :mod:`mgdata.tokens.build`: the ``tokens`` builder, plan -> run -> summarise (one artifact per
+  encoder x segment x k); :mod:`mgdata.tokens.stage`: its pipeline glue;
 * :mod:`mgdata.tokens.summary`: all configurations in one ``metrics/tokens.json``.
 """
 

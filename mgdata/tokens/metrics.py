@@ -9,16 +9,21 @@ on both for each (segment_s, K) configuration:
   uniform), and ``entropy_norm`` = entropy / log2 K;
 * ``top_share``: share of tokens taken by the most frequent symbol;
 * ``mean_run_length``: mean length of runs of a repeated symbol (runs never
-  cross from one sequence into the next), i.e. tokens / runs.
+  cross from one sequence into the next), i.e. tokens / runs;
+* ``pair_mi``: the mutual information ``I(a_t; b_t)`` of the held-out (A, B) stem pairs
+  against pairs whose B comes from another track (does the alphabet still relate the parts?).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mgdata.stems.records import PairRecord
 
 
 @dataclass(frozen=True)
@@ -128,3 +133,51 @@ def token_stats(sequences: Iterable[np.ndarray], k: int) -> TokenStats:
         top_symbol=top,
         mean_run_length=float(n_tokens / n_runs) if n_runs else 0.0,
     )
+
+
+def pair_mutual_information(pairs: list[tuple[np.ndarray, np.ndarray]], k: int) -> float:
+    """Plug-in mutual information ``I(a_t; b_t)`` in bits over the aligned tokens of pairs.
+
+    Args:
+        pairs: ``(a_tokens, b_tokens)`` per pair (aligned in time; the shorter length is used).
+        k: Alphabet size.
+
+    Returns:
+        The MI of the joint histogram of (a_t, b_t) over all pairs and times (0.0 without tokens).
+    """
+    joint = np.zeros((k, k), dtype=np.float64)
+    for a, b in pairs:
+        n = min(len(a), len(b))
+        if n:
+            np.add.at(joint, (np.asarray(a[:n], np.int64), np.asarray(b[:n], np.int64)), 1.0)
+    total = joint.sum()
+    if total == 0:
+        return 0.0
+    p = joint / total
+    pa, pb = p.sum(axis=1, keepdims=True), p.sum(axis=0, keepdims=True)
+    nz = p > 0
+    return float((p[nz] * np.log2(p[nz] / (pa @ pb)[nz])).sum())
+
+
+def held_out_pair_mi(
+    pairs: list[PairRecord], tokens: dict[str, np.ndarray], k: int, fit_split: str
+) -> dict[str, float]:
+    """MI of held-out pairs vs the same A tokens against a B of another track (rotated by half the list)."""
+    held = [p for p in pairs if p.split != fit_split]
+    if not held:
+        return {"mi_bits": 0.0, "mi_shuffled_bits": 0.0, "mi_pairs": 0}
+    real = [(tokens[p.a_key], tokens[p.b_key]) for p in held]
+    shift = len(held) // 2
+    shuffled = []
+    for i, p in enumerate(held):
+        # First partner at least half the list away whose track differs (deterministic, no RNG).
+        for j in range(len(held)):
+            q = held[(i + shift + j) % len(held)]
+            if q.track_id != p.track_id:
+                shuffled.append((tokens[p.a_key], tokens[q.b_key]))
+                break
+    return {
+        "mi_bits": pair_mutual_information(real, k),
+        "mi_shuffled_bits": pair_mutual_information(shuffled, k),
+        "mi_pairs": len(held),
+    }
