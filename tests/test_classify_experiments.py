@@ -103,7 +103,12 @@ def test_baseline_above_chance_deterministic_with_references(world):
     s = base["summary"]
     assert s["roc_auc_macro_mean"] > 0.9 and s["f1_macro_mean"] > 0.6
     assert base["references"]["majority"]["roc_auc_macro"] == pytest.approx(0.5)
-    assert base["permutation"]["p_value"] <= 2 / 51 and base["permutation"]["n_permutations"] == 50
+    perm = base["permutation"]  # one test per seed (seeds 0, 1), and how many of them reject
+    assert set(perm["per_seed"]) == {"0", "1"} and perm["n_permutations"] == 50
+    assert perm["p_value_max"] <= 2 / 51 and perm["n_significant"] == perm["n_trials"] == 2
+    rows = base["test_confusion"]  # one (track, actual, predicted) row per test track, trial 0
+    assert len(rows) == 12 and {r[1] for r in rows} == set(QUADS)
+    assert {r[2] for r in rows} <= set(QUADS) and sum(a == p for _, a, p in rows) >= 8
     assert base["counts"]["test_tracks"] == 12 and base["counts"]["test_rows"] == 24
     again = run_baseline(prepare_task(real, "quadrant", CFG), CFG)
     assert again["summary"] == s and again["permutation"] == base["permutation"]
@@ -118,7 +123,12 @@ def test_augmented_draws_train_sources_equal_per_class(world):
     assert set(g.splits[idx]) == {"train"}
     assert (g.y[idx].sum(axis=0) == 3).all()
     aug = run_augmented(td, gen, base, CFG)
-    assert set(aug["delta"]) >= {"f1_macro_abs", "f1_macro_rel", "f1_macro_flag"}
+    assert set(aug["delta"]) >= {"f1_macro_abs", "f1_macro_rel", "f1_macro_flag", "f1_macro_rel_std"}
+    # the std is over seed-paired deltas (trial t of both runs uses seed t)
+    b, a = base["trials"], aug["trials"]
+    rel = [(a[t]["roc_auc_macro"] - b[t]["roc_auc_macro"]) / b[t]["roc_auc_macro"] for t in range(2)]
+    assert aug["delta"]["roc_auc_macro_rel_std"] == pytest.approx(np.std(rel, ddof=1))
+    assert aug["delta"]["roc_auc_macro_trials_better"] == sum(r > 0 for r in rel)
     assert aug["counts"]["drawn"] == 4  # 5 % of 48 rows = 2.4 -> 1 per class
     assert set(aug["per_class_delta"]) == set(QUADS)
 
@@ -130,6 +140,9 @@ def test_generated_classified_both_variants(world, tmp_path):
     assert seen["n"] == 24 and unseen["n"] == 12 + 20  # 12 held-out train sources + 8 val + 12 test tracks
     assert np.allclose(np.asarray(seen["normalized"]).sum(axis=1), 1.0)
     assert seen["accuracy"] > 0.5
+    # mean and std over the trials: each seed's baseline model, and a model per seed without its own held-out draw
+    assert set(seen["summary"]) == set(unseen["summary"]) == {"accuracy_mean", "accuracy_std"}
+    assert 0 < unseen["summary"]["accuracy_mean"] <= 1 and unseen["summary"]["accuracy_std"] >= 0
     paths = write_confusion(tmp_path, "conf", seen, "resynth")
     assert paths[0].read_text().splitlines()[0] == "actual,predicted" and len(paths[0].read_text().splitlines()) == 25
     assert paths[2].stat().st_size > 1000
@@ -140,6 +153,7 @@ def test_synthetic_only_and_fad(world):
     syn = run_synthetic_only(td, gen, CFG)
     assert syn["counts"]["train_rows"] == 24 and syn["counts"]["validation_rows"] == 8
     assert syn["summary"]["roc_auc_macro_mean"] > 0.7
+    assert syn["permutation"]["n_trials"] == 2 and syn["permutation"]["n_significant"] == 2
     train_only = gen.meta["split"].to_numpy() == "train"  # generators usually use training tracks only
     gen_train = EmbTable(gen.x[train_only], gen.meta.filter(pl.col("split") == "train"), "gen.parquet")
     syn2 = run_synthetic_only(td, gen_train, CFG)
@@ -161,6 +175,7 @@ def test_robustness_drop(world):
     assert set(rob) == {"mlp", "slp"}
     assert rob["mlp"]["same"]["roc_auc_macro_drop"] == pytest.approx(0.0)
     assert rob["mlp"]["noise"]["roc_auc_macro_drop"] > 0.05
+    assert rob["mlp"]["same"]["roc_auc_macro_drop_std"] == 0.0 and rob["mlp"]["noise"]["roc_auc_macro_drop_std"] > 0
 
 
 def test_multilabel_mood_thresholds_from_validation():
@@ -170,6 +185,10 @@ def test_multilabel_mood_thresholds_from_validation():
     base = run_baseline(td, CFG)
     assert base["models"][0].thresholds is not None and base["models"][0].thresholds.shape == (5,)
     assert base["summary"]["roc_auc_macro_mean"] > 0.7
+    # mood's confusion rows are tag sets, true vs thresholded (no primary tag to set against an argmax)
+    rows = base["test_confusion"]
+    assert len(rows) == 12 and {r[1] for r in rows} >= {"happy", "dark+epic", "calm", "sad"}
+    assert all(p == "none" or set(p.split("+")) <= set(td.classes) for _, _, p in rows)
 
 
 def test_bad_input_is_named():

@@ -21,7 +21,9 @@ Experiments (each returns a JSON-safe dict; ``summary`` holds numbers only):
 * :func:`run_fad` -- Frechet distance between generated and real-train embeddings.
 
 Thresholds of multi-label tasks are chosen on validation (track level) and applied to test.
-Statistics are over tracks, never clips of one track counted as independent.
+Statistics are over tracks, never clips of one track counted as independent. Every experiment that trains runs
+``trials`` seeds (``seed``, ``seed + 1``, ...) and reports mean and sample std over them; a significance test runs
+once per seed (over tracks) and its block counts the seeds with p < :data:`ALPHA`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ from mgdata.errors import InputError
 log = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ("quadrant", "mood", "style")
+#: Level at which a seed's test counts as significant in the seed-agreement counts (the conventional 5 %; the
+#: p-values themselves are reported too, so a reader can apply another level).
+ALPHA = 0.05
 
 
 # ----------------------------------------------------------------------------------------------- tables
@@ -222,6 +227,41 @@ def _summary(trials: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _paired_std(base: list[dict[str, float]], new: list[dict[str, float]], key: str, rel: bool) -> float:
+    """Sample std over seeds of the per-seed change ``new - base`` (relative to ``base`` when ``rel``).
+
+    Trial ``t`` of every experiment uses seed ``seed + t``, so seed-paired differences measure how much a
+    delta moves with the seed (the noise a comparison of two versions must exceed); 0 for one trial.
+    """
+    d = []
+    for b, n in zip(base, new):
+        v = n[key] - b[key]
+        if rel:
+            v = v / b[key] if b[key] else float("nan")
+        d.append(v)
+    d = np.asarray(d, dtype=np.float64)
+    return float(np.nanstd(d, ddof=1)) if np.isfinite(d).sum() > 1 else 0.0
+
+
+def seed_agreement(per_seed: dict[str, dict[str, float]], alpha: float = ALPHA) -> dict[str, Any]:
+    """A per-seed significance test summarised: how many seeds reject at ``alpha``, and the p-value range.
+
+    Args:
+        per_seed: ``{seed: {"p_value": ..., ...}}`` (one test over tracks per seed).
+        alpha: Significance level of the count.
+    """
+    p = np.array([d["p_value"] for d in per_seed.values()], dtype=np.float64)
+    ok = np.isfinite(p)
+    return {
+        "per_seed": per_seed,
+        "n_trials": int(p.size),
+        "n_significant": int((p[ok] < alpha).sum()),
+        "alpha": alpha,
+        "p_value_max": float(p[ok].max()) if ok.any() else float("nan"),
+        "p_value_min": float(p[ok].min()) if ok.any() else float("nan"),
+    }
+
+
 def fit_probe(
     train: Data,
     val: Data,
@@ -329,6 +369,33 @@ def permutation_pvalue(model: ProbeModel, test: Data, n_permutations: int, seed:
     }
 
 
+def permutation_trials(models: Sequence[ProbeModel], test: Data, n_permutations: int, seed: int) -> dict[str, Any]:
+    """:func:`permutation_pvalue` of each trial's model (trial ``t``: permutation seed ``seed + t``), with the
+    count of seeds with p < :data:`ALPHA` (:func:`seed_agreement`)."""
+    per_seed = {str(seed + t): permutation_pvalue(m, test, n_permutations, seed + t) for t, m in enumerate(models)}
+    return {**seed_agreement(per_seed), "n_permutations": int(n_permutations)}
+
+
+def track_confusion(model: ProbeModel, test: Data) -> list[tuple[str, str, str]]:
+    """One ``(track, actual, predicted)`` row per test track, clip scores averaged per track.
+
+    Single-label: the class and the argmax class. Multi-label (mood): there is no primary tag to set
+    against an argmax (a track's tags are an unordered set, and an argmax would ignore the validation
+    thresholds every mood F1 uses), so both sides are tag *sets*: the true set and the set the thresholded
+    probe outputs, ``+``-joined in class order (``none`` when no tag passes); the diagonal is exact-set match.
+    """
+    ids, yt, pt = track_level(test.tracks, test.y, model.predict_proba(test.x))
+    dt = model.decide(pt)
+    labels = list(model.labels)
+
+    def name(row: np.ndarray) -> str:
+        if not model.multilabel:
+            return labels[int(np.argmax(row))]
+        return "+".join(labels[j] for j in np.flatnonzero(row)) or "none"
+
+    return [(str(i), name(a), name(p)) for i, a, p in zip(ids, yt, dt)]
+
+
 def _split(data: Data, name: str) -> Data:
     return data.take(np.flatnonzero(data.splits == name))
 
@@ -375,7 +442,8 @@ def run_baseline(
 
     Returns:
         ``{"summary": {...}, "trials": [...], "models": [ProbeModel...], "per_class": ..., "references": ...,
-        "permutation": ..., "counts": ...}`` (``models`` is not JSON: the caller saves them).
+        "permutation": ..., "test_confusion": [(track, actual, predicted)...], "counts": ...}`` (``models`` is
+        not JSON: the caller saves them; ``permutation`` holds one test per seed).
     """
     pcfg = cfg.probes[probe or cfg.probe]
     models, trials = [], []
@@ -398,7 +466,9 @@ def run_baseline(
         "models": models,
         "per_class": evaluate(models[0], td.test, per_class=True)["per_class"],
         "references": reference_baselines(td.train, td.test, td.multilabel, cfg.seed),
-        "permutation": permutation_pvalue(models[0], td.test, cfg.permutations, cfg.seed),
+        "permutation": permutation_trials(models, td.test, cfg.permutations, cfg.seed),
+        # trial 0 (seed classify.seed, the saved baseline/model): DVC draws one matrix, not a mean of several
+        "test_confusion": track_confusion(models[0], td.test),
         "counts": {
             "train_rows": len(td.train),
             "validation_rows": len(td.val),
@@ -450,12 +520,22 @@ def _concat(a: Data, b: Data) -> Data:
     )
 
 
-def _delta(base: dict[str, float], new: dict[str, float], highlight_rel: float) -> dict[str, float]:
+def _delta(
+    base: dict[str, float],
+    new: dict[str, float],
+    highlight_rel: float,
+    base_trials: list[dict[str, float]],
+    new_trials: list[dict[str, float]],
+) -> dict[str, float]:
+    """Change of the means, the seed-paired std of the change, and how many seeds improved."""
     out = {}
     for k in METRIC_KEYS:
         b, n = base[f"{k}_mean"], new[f"{k}_mean"]
         out[f"{k}_abs"] = n - b
         out[f"{k}_rel"] = (n - b) / b if b else float("nan")
+        out[f"{k}_abs_std"] = _paired_std(base_trials, new_trials, k, rel=False)
+        out[f"{k}_rel_std"] = _paired_std(base_trials, new_trials, k, rel=True)
+        out[f"{k}_trials_better"] = float(sum(nt[k] > bt[k] for bt, nt in zip(base_trials, new_trials)))
         out[f"{k}_flag"] = float(b > 0 and (n - b) / b >= highlight_rel)
     return out
 
@@ -496,7 +576,7 @@ def run_augmented(
     return {
         "summary": summary,
         "trials": trials,
-        "delta": _delta(baseline["summary"], summary, cfg.highlight_rel),
+        "delta": _delta(baseline["summary"], summary, cfg.highlight_rel, baseline["trials"], trials),
         "per_class": per_class,
         "per_class_delta": pc_delta,
         "counts": {**counts, "generated_rows": len(gen), "generated_dropped": gen.dropped},
@@ -533,48 +613,76 @@ def _classify_generated(model: ProbeModel, gen: Data, td: TaskData) -> dict[str,
     return _confusion(gen.y, d, td.classes)
 
 
+def _generated_figures(r: dict[str, Any]) -> dict[str, float]:
+    """The figures of one trial's generated-classified result that are averaged over seeds."""
+    return {"accuracy": r["accuracy"]} if "accuracy" in r else dict(r.get("metrics", {}))
+
+
+def _heldout_sources(src: np.ndarray, fraction: float, seed: int) -> set[str]:
+    rng = np.random.default_rng(seed)
+    return set(rng.permutation(src)[: int(round(fraction * src.size))].tolist())
+
+
 def run_generated_classified(
     td: TaskData, gen_table: EmbTable, baseline: dict[str, Any], cfg: ClassifyConfig, *, embedder: dict | None = None
 ) -> dict[str, Any]:
-    """Real-data classifiers label the generated samples (sample level; true = inherited label).
+    """Real-data classifiers label the generated samples (sample level; true = inherited label), per seed.
 
-    * ``source_in_training``: the baseline model (trial 0) on generated samples whose source is a training track.
-    * ``source_unseen``: a model trained without a seeded ``heldout_source_fraction`` of those source
-      tracks, on the generated samples of the held-out tracks and of validation/test tracks.
+    * ``source_in_training``: the baseline model of each trial on generated samples whose source is a
+      training track.
+    * ``source_unseen``: per trial ``t``, a model (seed ``seed + t``) trained without a held-out draw (seed
+      ``seed + t``) of ``heldout_source_fraction`` of those source tracks, on the generated samples of the
+      held-out tracks and of validation/test tracks.
+
+    Each variant is trial 0's full result (confusion matrices, written by the stage) plus ``summary``: mean
+    and std over trials of its accuracy (single-label) or metrics (multi-label).
     """
     gen = generated_data(gen_table, td, cfg)
     in_train = gen.take(np.flatnonzero(gen.splits == "train"))
     src = np.unique(in_train.tracks.astype(str))
-    rng = np.random.default_rng(cfg.seed)
-    held = set(rng.permutation(src)[: int(round(cfg.heldout_source_fraction * src.size))].tolist())
-    keep = np.flatnonzero(~np.isin(td.train.tracks.astype(str), list(held)))
-    train_wo = td.train.take(keep)
-    missing = [c for j, c in enumerate(td.classes) if train_wo.y[:, j].sum() == 0]
-    if missing:
-        raise InputError(
-            gen_table.where,
-            f"task {td.task!r}: holding out source tracks leaves class "
-            f"{missing[0]!r} without training examples (lower classify.heldout_source_fraction)",
+    first: dict[str, Any] = {}
+    figures: dict[str, list[dict[str, float]]] = {"source_in_training": [], "source_unseen": []}
+    for t in range(cfg.trials):
+        held = _heldout_sources(src, cfg.heldout_source_fraction, cfg.seed + t)
+        keep = np.flatnonzero(~np.isin(td.train.tracks.astype(str), list(held)))
+        train_wo = td.train.take(keep)
+        missing = [c for j, c in enumerate(td.classes) if train_wo.y[:, j].sum() == 0]
+        if missing:
+            raise InputError(
+                gen_table.where,
+                f"task {td.task!r}: holding out source tracks (seed {cfg.seed + t}) leaves class "
+                f"{missing[0]!r} without training examples (lower classify.heldout_source_fraction)",
+            )
+        m_wo = fit_probe(
+            train_wo,
+            td.val,
+            td.classes,
+            td.multilabel,
+            cfg.probes[cfg.probe],
+            cfg.seed + t,
+            threshold_default=cfg.threshold_default,
+            meta=_meta(td, embedder, {"experiment": "generated_classified_source_unseen"}),
         )
-    m_wo = fit_probe(
-        train_wo,
-        td.val,
-        td.classes,
-        td.multilabel,
-        cfg.probes[cfg.probe],
-        cfg.seed,
-        threshold_default=cfg.threshold_default,
-        meta=_meta(td, embedder, {"experiment": "generated_classified_source_unseen"}),
-    )
-    unseen = gen.take(np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train")))
+        unseen = gen.take(np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train")))
+        res = {
+            "source_in_training": _classify_generated(baseline["models"][t], in_train, td),
+            "source_unseen": _classify_generated(m_wo, unseen, td),
+        }
+        for variant, r in res.items():
+            if r["n"]:
+                figures[variant].append(_generated_figures(r))
+        if t == 0:
+            first = res | {"heldout_tracks": len(held), "train_rows_without_heldout": len(train_wo)}
+    for variant in figures:
+        first[variant]["summary"] = _summary(figures[variant]) if figures[variant] else {}
     return {
-        "source_in_training": _classify_generated(baseline["models"][0], in_train, td),
-        "source_unseen": _classify_generated(m_wo, unseen, td),
+        "source_in_training": first["source_in_training"],
+        "source_unseen": first["source_unseen"],
         "counts": {
             "generated_rows": len(gen),
             "generated_dropped": gen.dropped,
-            "heldout_tracks": len(held),
-            "train_rows_without_heldout": len(train_wo),
+            "heldout_tracks": first["heldout_tracks"],
+            "train_rows_without_heldout": first["train_rows_without_heldout"],
         },
     }
 
@@ -616,7 +724,7 @@ def run_synthetic_only(
     train, val, test = sub(train), sub(val), sub(td.test)
     test = test.take(np.flatnonzero(test.y.sum(axis=1) > 0))
     pcfg = replace(cfg.probes[cfg.probe], hidden=list(cfg.synthetic_hidden))
-    trials = []
+    trials, models = [], []
     for t in range(cfg.trials):
         m = fit_probe(
             train,
@@ -628,10 +736,13 @@ def run_synthetic_only(
             threshold_default=cfg.threshold_default,
             meta=_meta(td, embedder, {"experiment": "synthetic_only"}),
         )
+        models.append(m)
         trials.append(evaluate(m, test)["metrics"])
     return {
         "summary": _summary(trials),
         "trials": trials,
+        # is a model that never heard real audio above chance on real tracks? one test per seed (ranks: cheap)
+        "permutation": permutation_trials(models, test, cfg.permutations, cfg.seed),
         "counts": {
             "train_rows": len(train),
             "validation_rows": len(val),
@@ -651,7 +762,8 @@ def run_robustness(
 ) -> dict[str, Any]:
     """Every probe of ``cfg.probes`` trained on clean train, evaluated on clean test and each scenario's test.
 
-    Returns ``{probe: {scenario: {metric_mean, metric_std, metric_drop}}}`` (drop = clean - scenario).
+    Returns ``{probe: {scenario: {metric_mean, metric_std, metric_drop, metric_drop_std}}}`` (drop = clean -
+    scenario; its std is over seeds, each seed's model on both sides).
     """
     out: dict[str, Any] = {}
     for name in sorted(cfg.probes):
@@ -671,12 +783,16 @@ def run_robustness(
                 )
                 for t in range(cfg.trials)
             ]
-        clean = _summary([evaluate(m, td.test)["metrics"] for m in models])
+        clean_trials = [evaluate(m, td.test)["metrics"] for m in models]
+        clean = _summary(clean_trials)
         res = {"clean": clean}
         for sc in sorted(scenarios):
             data = task_data(scenarios[sc], td.task, td.classes, td.multilabel, missing_class="skip")
-            s = _summary([evaluate(m, data)["metrics"] for m in models])
+            sc_trials = [evaluate(m, data)["metrics"] for m in models]
+            s = _summary(sc_trials)
             s.update({f"{k}_drop": clean[f"{k}_mean"] - s[f"{k}_mean"] for k in METRIC_KEYS})
+            # the same model per seed on both sides: the std of the paired drop is the seed noise of the drop
+            s.update({f"{k}_drop_std": _paired_std(sc_trials, clean_trials, k, rel=False) for k in METRIC_KEYS})
             res[sc] = s
         out[name] = res
     return out
@@ -731,6 +847,7 @@ def run_fad(td: TaskData, gen_table: EmbTable, cfg: ClassifyConfig) -> dict[str,
 
 
 __all__ = [
+    "ALPHA",
     "Data",
     "EmbTable",
     "LABEL_COLUMNS",
@@ -745,6 +862,7 @@ __all__ = [
     "load_table",
     "macro_auc_permutations",
     "permutation_pvalue",
+    "permutation_trials",
     "prepare_task",
     "reference_baselines",
     "run_augmented",
@@ -753,7 +871,9 @@ __all__ = [
     "run_generated_classified",
     "run_robustness",
     "run_synthetic_only",
+    "seed_agreement",
     "task_classes",
     "task_data",
+    "track_confusion",
     "track_level",
 ]

@@ -1,5 +1,6 @@
-"""What people read: the Table III layout in markdown, confusion matrices (CSV + PNG), per-class delta plots,
-and the flat numbers-only metrics json.
+"""What people read: the Table III layout in markdown, confusion matrices (CSV + PNG; the baseline's test
+confusion as the rows DVC's ``confusion`` template draws), per-class delta plots, and the flat numbers-only
+metrics json.
 """
 
 from __future__ import annotations
@@ -103,6 +104,31 @@ def write_confusion(out_dir: str | Path, name: str, confusion: Mapping[str, Any]
     return paths
 
 
+def write_track_confusion(path: str | Path, rows: Sequence[tuple[str, str, str]]) -> Path:
+    """``track,actual,predicted`` CSV, one row per test track (DVC's ``confusion`` template: x ``actual``,
+    y ``predicted``; DVC counts the rows per cell)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["track", "actual", "predicted"])
+        w.writerows(rows)
+    return path
+
+
+def permutation_line(perm: Mapping[str, Any], n_tracks: int, what: str = "baseline") -> str:
+    """One sentence of a per-seed permutation test: each seed's p and how many seeds agree at the level."""
+    per_seed = perm.get("per_seed", {})
+    ps = ", ".join(f"{d.get('p_value', float('nan')):.4f}" for d in per_seed.values())
+    auc = ", ".join(f"{d.get('roc_auc_macro', float('nan')):.3f}" for d in per_seed.values())
+    return (
+        f"Permutation test of the {what} (labels permuted over {n_tracks} test tracks, model fixed, "
+        f"{perm.get('n_permutations', 0)} permutations, one test per seed; seeds {', '.join(per_seed)}): "
+        f"macro ROC-AUC {auc}, p = {ps}; {perm.get('n_significant', 0)} of {perm.get('n_trials', 0)} seeds "
+        f"p < {perm.get('alpha', 0.05):g}.\n"
+    )
+
+
 def _plt():
     import matplotlib
 
@@ -161,4 +187,12 @@ def write_delta_plot(path: str | Path, per_class_delta: Mapping[str, Mapping[str
     return path
 
 
-__all__ = ["TABLE_COLUMNS", "numbers_only", "results_table", "write_confusion", "write_delta_plot"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "numbers_only",
+    "permutation_line",
+    "results_table",
+    "write_confusion",
+    "write_delta_plot",
+    "write_track_confusion",
+]

@@ -6,14 +6,17 @@ Inputs are the consolidated embedding tables of the ``embed`` stage:
 and labels). In order, into ``data/classify/<task>-<embedder>/``:
 
 * ``baseline/``: real train -> real test, ``classify.trials`` trials (``baseline/model`` is trial 0, the
-  folder ``mgdata classify predict`` takes), permutation p-value, majority/chance references;
+  folder ``mgdata classify predict`` takes), a permutation p-value per seed, majority/chance references,
+  ``confusion_test.csv`` (trial 0 on the test split, one row per track: the matrix ``dvc plots`` draws);
 * per generator G: ``augmented@G/`` (real + generated train; deltas vs the baseline, per-class delta
   plot), ``generated_classified@G/`` (confusion matrices, source track in training / unseen),
   ``synthetic_only@G`` (trained on generated audio only), ``fad@G`` (Frechet distance vs real train);
 * ``robustness``: every probe on each deformation scenario of the test split (drop vs clean);
 * ``results.md``: the seed paper's Table III layout (baseline and each generator, cells >= +1 % marked).
 
-``metrics/classify/<task>-<embedder>.json`` holds the numbers of all of them (one block per experiment).
+Every experiment that trains runs ``classify.trials`` seeds: mean and std over them, significance tests once
+per seed over tracks, with the count of seeds that agree. ``metrics/classify/<task>-<embedder>.json`` holds
+the headline (:func:`headline`); the stage report holds every block.
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
         InputError: A missing embedding table, task column or class (names it).
     """
     from mgdata.classify import experiments as ex
-    from mgdata.classify.report import numbers_only, results_table, write_confusion, write_delta_plot
+    from mgdata.classify.report import (
+        numbers_only,
+        permutation_line,
+        results_table,
+        write_confusion,
+        write_delta_plot,
+        write_track_confusion,
+    )
     from mgdata.report import write_json
 
     real_dir = embed_root / embedder / cfg.real_artifact
@@ -53,6 +63,7 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
     log.info("%s: baseline (%d trials, %d train rows)", name, cfg.trials, len(td.train))
     base = ex.run_baseline(td, cfg, embedder=meta.get("embedder"))
     models = base.pop("models")
+    write_track_confusion(out_dir / "baseline" / "confusion_test.csv", base.pop("test_confusion"))
     for t, m in enumerate(models):
         m.meta["windowing"] = meta.get("windowing") or {}
         m.save(out_dir / "baseline" / ("model" if t == 0 else f"trials/t{t}"))
@@ -105,19 +116,26 @@ def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -
         highlight_rel=cfg.highlight_rel,
         references=metrics["baseline"].get("references"),
     )
-    perm = metrics["baseline"].get("permutation", {})
-    md += (
-        f"\nPermutation test (labels permuted over {metrics['baseline']['counts']['test_tracks']} test tracks, "
-        f"model fixed, {perm.get('n_permutations', 0)} permutations): macro ROC-AUC "
-        f"{perm.get('roc_auc_macro', 0):.3f}, p = {perm.get('p_value', float('nan')):.4f}.\n"
-    )
+    md += "\n" + permutation_line(metrics["baseline"]["permutation"], metrics["baseline"]["counts"]["test_tracks"])
+    for g in cfg.generators:
+        syn = metrics[f"synthetic_only@{g}"]
+        md += "\n" + permutation_line(syn["permutation"], syn["counts"]["test_tracks"], f"synthetic-only@{g} probe")
     (out_dir / "results.md").write_text(md, encoding="utf-8")
     return numbers_only(metrics)
 
 
 def headline(metrics: dict[str, Any], cfg) -> dict[str, float]:
-    """The few numbers per (task, embedder) that ``dvc metrics show/diff`` lists (all experiments' full blocks
-    are in the stage report and ``data/classify/<task>-<embedder>/``)."""
+    """The numbers per (task, embedder) that ``dvc metrics show/diff`` lists.
+
+    ``dvc metrics show`` of the whole pipeline is one table whose columns are the union of every metrics
+    file's keys, kept under 50 (``tests/test_pipeline_framework.py``), so classify keeps the figures that
+    answer its question -- does generated audio help a classifier, and is it close to real audio -- each
+    model figure that is a mean over seeds with its ``_std``: the baseline (macro ROC-AUC and F1; the largest
+    permutation p over seeds), the augmented relative deltas, the unseen-source generated-classified accuracy
+    (single-label tasks), synthetic-only ROC-AUC, and FAD (no seed). Chance/majority references, PR-AUC,
+    source-in-training accuracy, robustness drops, seed-agreement counts and every count are in the stage
+    report (``experiments``) and ``results.md``.
+    """
     b = metrics["baseline"]
     s = b["summary"]
     out = {
@@ -125,26 +143,21 @@ def headline(metrics: dict[str, Any], cfg) -> dict[str, float]:
         "baseline_roc_auc_macro_std": s.get("roc_auc_macro_std"),
         "baseline_f1_macro": s.get("f1_macro_mean"),
         "baseline_f1_macro_std": s.get("f1_macro_std"),
-        "baseline_pr_auc_macro": s.get("pr_auc_macro_mean"),
-        "baseline_perm_p": b.get("permutation", {}).get("p_value"),
-        "chance_roc_auc_macro": b.get("references", {}).get("chance", {}).get("roc_auc_macro"),
-        "chance_f1_macro": b.get("references", {}).get("chance", {}).get("f1_macro"),
-        "test_tracks": b["counts"].get("test_tracks"),
+        # the weakest seed's evidence: below 0.05 iff every seed's test is
+        "baseline_perm_p_max": b.get("permutation", {}).get("p_value_max"),
     }
     for g in cfg.generators:
         delta = metrics.get(f"augmented@{g}", {}).get("delta", {})
-        out[f"augmented_{g}_f1_macro_rel"] = delta.get("f1_macro_rel")
-        out[f"augmented_{g}_roc_auc_macro_rel"] = delta.get("roc_auc_macro_rel")
-        gc = metrics.get(f"generated_classified@{g}", {})
-        out[f"generated_{g}_acc_source_in_training"] = gc.get("source_in_training", {}).get("accuracy")
-        out[f"generated_{g}_acc_source_unseen"] = gc.get("source_unseen", {}).get("accuracy")
-        out[f"synthetic_only_{g}_roc_auc_macro"] = (
-            metrics.get(f"synthetic_only@{g}", {}).get("summary", {}).get("roc_auc_macro_mean")
-        )
+        for k in ("f1_macro", "roc_auc_macro"):
+            out[f"augmented_{g}_{k}_rel"] = delta.get(f"{k}_rel")
+            out[f"augmented_{g}_{k}_rel_std"] = delta.get(f"{k}_rel_std")
+        unseen = metrics.get(f"generated_classified@{g}", {}).get("source_unseen", {}).get("summary", {})
+        out[f"generated_{g}_acc_source_unseen"] = unseen.get("accuracy_mean")  # absent for multi-label tasks
+        out[f"generated_{g}_acc_source_unseen_std"] = unseen.get("accuracy_std")
+        syn = metrics.get(f"synthetic_only@{g}", {}).get("summary", {})
+        out[f"synthetic_only_{g}_roc_auc_macro"] = syn.get("roc_auc_macro_mean")
+        out[f"synthetic_only_{g}_roc_auc_macro_std"] = syn.get("roc_auc_macro_std")
         out[f"fad_{g}"] = metrics.get(f"fad@{g}", {}).get("overall", {}).get("fd")
-    for sc, block in metrics.get("robustness", {}).get(cfg.probe, {}).items():
-        if sc != "clean":
-            out[f"robustness_{sc}_roc_auc_macro_drop"] = block.get("roc_auc_macro_drop")
     return {k: v for k, v in out.items() if isinstance(v, (int, float))}
 
 
@@ -160,15 +173,21 @@ def run(ctx) -> Any:
     for key, value in headline(metrics, cfg).items():
         ctx.report.set(key, value)
     ctx.report.set("experiments", metrics)  # every block, in the stage report
-    # The results table also lands under plots/ so the report and `dvc plots` find it.
+    # Under plots/ (committed, cache: false) so a fresh clone's `dvc plots show/diff` and the HTML report have
+    # them without the data: the results table (markdown: a stage output, not a DVC plot) and the baseline's
+    # track-level test confusion (a DVC plot, template `confusion`).
     plots = a.plots_dir / f"{ctx.name}.md"
     plots.parent.mkdir(parents=True, exist_ok=True)
     plots.write_text((out_dir / "results.md").read_text(encoding="utf-8"), encoding="utf-8")
+    confusion = a.plots_dir / "confusion" / f"{ctx.name}.csv"
+    confusion.parent.mkdir(parents=True, exist_ok=True)
+    confusion.write_bytes((out_dir / "baseline" / "confusion_test.csv").read_bytes())
     s = metrics["baseline"]["summary"]
-    p = metrics["baseline"].get("permutation", {}).get("p_value")
+    perm = metrics["baseline"].get("permutation", {})
     return StageOutcome(
         summary=f"baseline macro ROC-AUC {s.get('roc_auc_macro_mean', float('nan')):.3f} ± "
-        f"{s.get('roc_auc_macro_std', float('nan')):.3f} (permutation p = {p}), experiments: {', '.join(metrics)} "
+        f"{s.get('roc_auc_macro_std', float('nan')):.3f} over {cfg.trials} seeds (permutation p < 0.05 for "
+        f"{perm.get('n_significant', 0)} of {perm.get('n_trials', 0)}), experiments: {', '.join(metrics)} "
         f"-> {out_dir}",
         inputs=metrics["baseline"]["counts"].get("test_tracks", 0),
         outputs=len(metrics),

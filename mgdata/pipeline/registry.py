@@ -197,7 +197,8 @@ STAGES: dict[str, StageSpec] = {
                 Arg(
                     "--plots-dir",
                     "plots/classify",
-                    "the results table goes to PLOTS_DIR/<task>-<embedder>.md",
+                    "the results table goes to PLOTS_DIR/<task>-<embedder>.md, the baseline's test confusion "
+                    "to PLOTS_DIR/confusion/<task>-<embedder>.csv",
                     path=True,
                 ),
             ),
@@ -205,6 +206,17 @@ STAGES: dict[str, StageSpec] = {
             code=("mgdata/classify", "mgdata/store", "mgdata/config.py", "mgdata/report.py", "mgdata/pipeline/main.py"),
             library="`mgdata.classify`",
             outputs="`data/classify/<task>-<embedder>/` probes, confusion matrices, `results.md`",
+            # mgdata.classify.stage.headline picks these (why these: its docstring); the patterns keep any other
+            # scalar out of the metrics file. Everything else is in the stage report.
+            headline=(
+                "baseline_*",
+                "augmented_*_rel",
+                "augmented_*_rel_std",
+                "generated_*_acc_source_unseen",
+                "generated_*_acc_source_unseen_std",
+                "synthetic_only_*",
+                "fad_*",
+            ),
             name_fn=lambda a, raw: f"{a.task}-{a.embedder}",
         ),
         StageSpec(
