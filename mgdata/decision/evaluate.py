@@ -42,7 +42,7 @@ from mgdata.decision.metrics import (
 )
 from mgdata.decision.model import DecisionTransformer
 from mgdata.errors import InputError
-from mgdata.exec import ExecConfig, get_executor
+from mgdata.exec import ExecConfig, executor_for, get_executor
 
 MODELS = ("model", "model_greedy")
 BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "model_shuffled_a")
@@ -310,7 +310,7 @@ def evaluate(
         for c0 in range(0, len(test_pairs), chunk)
     ]
     generated: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
-    with get_executor(executor or ExecConfig(backend="serial")) as ex:
+    with get_executor(executor_for(executor)) as ex:
         for job, out in zip(jobs, ex.imap(_run_gen_job, jobs, desc="decision: generate", progress=progress)):
             generated[job.setting, job.name].extend(out)
     for setting in SETTINGS:

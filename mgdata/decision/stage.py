@@ -30,7 +30,7 @@ from mgdata.decision.render import (
 )
 from mgdata.decision.train import TrainResult, check_pairs, train_model
 from mgdata.errors import InputError
-from mgdata.exec import ExecConfig, get_executor
+from mgdata.exec import executor_for, get_executor
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def build_decision(
     train_pairs, val_pairs = list(data.split(cfg.train_split)), list(data.split(cfg.val_split))
     # Only the first seed checkpoints into out/ (it is the saved, rendered model); the others train in memory.
     jobs = [_TrainJob(train_pairs, val_pairs, data.k, c, str(out) if i == 0 else None) for i, c in enumerate(cfgs)]
-    with get_executor(executor or ExecConfig(backend="serial")) as ex:
+    with get_executor(executor_for(executor)) as ex:
         trs = list(ex.imap(_run_train_job, jobs, desc="decision: train seeds", progress=progress))
     for s, tr in zip(seeds, trs):
         if not tr.finished:
