@@ -2,9 +2,9 @@
 
 A temp git + DVC repo tracks a folder with ``dvc add`` and a one-stage pipeline output; ``dvc push`` sends the
 cache to the bucket, the cache and the outputs are wiped, ``dvc pull`` restores them byte-identical and
-``dvc status -c`` reports nothing to push or pull. Credentials are dummy values in the environment and the endpoint
-lives in ``.dvc/config.local`` (``dvc remote modify --local``), exactly as a team member's setup would (README,
-"Sharing artifacts with a team"). Needs the ``remote`` extra (``pip install -e ".[remote]"``).
+``dvc status -c`` reports nothing to push or pull. Credentials are dummy values in the environment; the default
+remote and the endpoint live in ``.dvc/config.local`` (``dvc remote default/modify --local``), exactly as a team
+member's setup would (README, "Sharing artifacts with a team"). Needs the ``remote`` extra (``pip install -e ".[remote]"``).
 """
 
 from __future__ import annotations
@@ -126,12 +126,16 @@ def test_dvc_push_wipe_pull_roundtrip(s3_endpoint, tmp_path):
     _run(["git", "init", "-q"], repo, env)
     _run([dvc, "init", "-q"], repo, env)
     _run([dvc, "config", "core.analytics", "false"], repo, env)
-    # The committed part of the setup: remote name + bucket url. The endpoint (a team's own S3-compatible
-    # server) goes to config.local, credentials stay in the environment.
-    _run([dvc, "remote", "add", "-d", "storage", f"s3://{BUCKET}/dvcstore"], repo, env)
+    # The committed part of the setup, as in the project's .dvc/config: remote name + bucket url, and no default
+    # remote (an s3:// default would make every DVC command need dvc-s3). Making it the default and the endpoint
+    # (a team's own S3-compatible server) go to config.local, credentials stay in the environment.
+    _run([dvc, "remote", "add", "storage", f"s3://{BUCKET}/dvcstore"], repo, env)
+    _run([dvc, "remote", "default", "--local", "storage"], repo, env)
     _run([dvc, "remote", "modify", "--local", "storage", "endpointurl", url], repo, env)
-    assert url not in (repo / ".dvc" / "config").read_text()
-    assert "testing" not in (repo / ".dvc" / "config").read_text()
+    committed = (repo / ".dvc" / "config").read_text()
+    assert url not in committed
+    assert "testing" not in committed
+    assert "remote = storage" not in committed
 
     # 1) a `dvc add`-tracked folder of small binary files (one larger than a typical chunk)
     data = repo / "data" / "raw"
