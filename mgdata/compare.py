@@ -10,9 +10,14 @@ Versions come from:
 * folders (``--workspace DIR``): another checkout or copy of the project.
 
 The table has one row per metric and one column per version (so it fits a
-terminal however many metrics), the params that differ above it, and for every
-version after the first its delta and relative delta against the first;
-relative changes beyond ``--threshold`` are marked ``*``.
+terminal however many metrics), the params whose values differ above it, and for
+every version after the first its delta and relative delta against the first.
+
+A change is marked only when it exceeds the noise the metrics record: where
+``<metric>_std`` (the spread over seeds) exists in both versions, ``†`` marks
+``|delta| > --noise-sigmas`` (default 2) x the pooled std ``sqrt((s1^2 + s2^2) / 2)``;
+elsewhere ``*`` marks a relative change of at least ``--threshold``. A legend
+under the table names the rule behind each mark used.
 """
 
 from __future__ import annotations
@@ -152,14 +157,21 @@ def load_revision(rev: str, repo: str | Path = ".") -> Version:
     return v
 
 
+# Marks of a delta, by the rule that fired (the legend repeats them under the table).
+MARK_REL = "*"
+MARK_NOISE = "†"
+STD_SUFFIX = "_std"
+
+
 @dataclass
 class Comparison:
-    """The compared table: versions, the metric names kept, the params that differ."""
+    """The compared table: versions, the metric names kept, the params that differ, the marking rules."""
 
     versions: list[Version]
     metrics: list[str]
     params: list[str]
     threshold: float
+    noise_sigmas: float = 2.0
 
     def delta(self, metric: str, i: int) -> tuple[float | None, float | None]:
         """(absolute, relative) change of version ``i`` against the first; None where either is missing."""
@@ -169,6 +181,45 @@ class Comparison:
             return None, None
         rel = (val - base) / abs(base) if base != 0 else (0.0 if val == base else math.inf)
         return val - base, rel
+
+    def pooled_std(self, metric: str, i: int) -> float | None:
+        """``sqrt((s1^2 + s2^2) / 2)`` of ``<metric>_std`` in the first version and version ``i``.
+
+        None where either version lacks the std, or both are 0 (a single seed records no spread, so it says
+        nothing about noise): the relative threshold applies there.
+        """
+        s1 = self.versions[0].metrics.get(metric + STD_SUFFIX)
+        s2 = self.versions[i].metrics.get(metric + STD_SUFFIX)
+        if s1 is None or s2 is None or not (math.isfinite(s1) and math.isfinite(s2)):
+            return None
+        pooled = math.sqrt((s1 * s1 + s2 * s2) / 2)
+        return pooled if pooled > 0 else None
+
+    def mark(self, metric: str, i: int) -> str:
+        """The mark of version ``i``'s change of ``metric``: :data:`MARK_NOISE`, :data:`MARK_REL` or ``""``.
+
+        The noise rule, where it applies, replaces the relative one: a +10 % change within the seeds' spread is noise.
+        """
+        d, rel = self.delta(metric, i)
+        if d is None or d == 0:
+            return ""
+        pooled = self.pooled_std(metric, i)
+        if pooled is not None:
+            return MARK_NOISE if abs(d) > self.noise_sigmas * pooled else ""
+        return MARK_REL if rel is not None and abs(rel) >= self.threshold else ""
+
+    def legend(self) -> list[str]:
+        """One line per mark used in the table, naming its rule."""
+        used = {self.mark(m, i) for m in self.metrics for i in range(1, len(self.versions))}
+        lines = []
+        if MARK_NOISE in used:
+            lines.append(
+                f"{MARK_NOISE} |delta| > {self.noise_sigmas:g} x pooled std sqrt((s1^2+s2^2)/2) of <metric>{STD_SUFFIX}"
+                " (both versions record it)"
+            )
+        if MARK_REL in used:
+            lines.append(f"{MARK_REL} |relative change| >= {self.threshold:g} (no {STD_SUFFIX} in both versions)")
+        return lines
 
     def rows(self) -> list[list[str]]:
         """Header + one row per param that differs + one row per metric (values, then deltas)."""
@@ -185,7 +236,8 @@ class Comparison:
                 if d is None:
                     deltas.append("-")
                     continue
-                mark = " *" if rel is not None and abs(rel) >= self.threshold and d != 0 else ""
+                mark = self.mark(m, i)
+                mark = f" {mark}" if mark else ""
                 rel_s = "inf" if rel == math.inf else f"{rel:+.1%}"
                 deltas.append(f"{d:+.4g} ({rel_s}){mark}")
             rows.append([m, *cells, *deltas])
@@ -199,15 +251,23 @@ def _fmt(v: Any) -> str:
 
 
 def compare(
-    versions: list[Version], patterns: Iterable[str] = ("*",), *, threshold: float = 0.01, changed_only: bool = False
+    versions: list[Version],
+    patterns: Iterable[str] = ("*",),
+    *,
+    threshold: float = 0.01,
+    changed_only: bool = False,
+    noise_sigmas: float = 2.0,
 ) -> Comparison:
     """Build the comparison of ``versions`` for the metrics matching any glob of ``patterns``.
 
     Args:
         versions: At least one version; the first is the baseline of the deltas.
         patterns: Globs over metric names (``classify/*/f1_macro``).
-        threshold: Relative change (0.01 = 1 %) beyond which a delta is marked.
+        threshold: Relative change (0.01 = 1 %) beyond which a delta is marked, for metrics without a ``_std``
+            in both versions.
         changed_only: Keep only metrics whose value differs between versions.
+        noise_sigmas: Where ``<metric>_std`` exists in both versions, a delta is marked when it exceeds this many
+            pooled standard deviations.
     """
     if not versions:
         raise InputError("compare", "no versions to compare (no experiments, revisions or workspaces found)")
@@ -218,7 +278,7 @@ def compare(
         kept = [m for m in kept if len({v.metrics.get(m) for v in versions}) > 1]
     keys = sorted({k for v in versions for k in v.params})
     differing = [k for k in keys if len({json.dumps(v.params.get(k), sort_keys=True) for v in versions}) > 1]
-    return Comparison(versions, kept, differing, threshold)
+    return Comparison(versions, kept, differing, threshold, noise_sigmas)
 
 
 def render(cmp: Comparison, fmt: str = "table") -> str:
@@ -228,9 +288,15 @@ def render(cmp: Comparison, fmt: str = "table") -> str:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(rows)
         return buf.getvalue()
+    legend = cmp.legend()
     if fmt == "markdown":
         lines = ["| " + " | ".join(r) + " |" for r in rows]
         lines.insert(1, "|" + "---|" * len(rows[0]))
+        if legend:
+            # A blank line ends the table; a backslash keeps markdown from reading a leading * as a list bullet,
+            # two trailing spaces keep the legend lines apart.
+            lines.append("")
+            lines += [("\\" + ln if ln.startswith("*") else ln) + "  " for ln in legend]
         return "\n".join(lines) + "\n"
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = [
@@ -238,6 +304,8 @@ def render(cmp: Comparison, fmt: str = "table") -> str:
         for r in rows
     ]
     out.insert(1, "  ".join("-" * w for w in widths))
+    if legend:
+        out += ["", *legend]
     return "\n".join(out) + "\n"
 
 
@@ -249,7 +317,13 @@ def _cmd_compare(args) -> int:
     versions += [load_workspace(w) for w in args.workspace]
     if not (args.exp or args.rev or args.workspace):
         versions = load_experiments(args.repo)
-    cmp = compare(versions, args.metrics or ["*"], threshold=args.threshold, changed_only=args.changed)
+    cmp = compare(
+        versions,
+        args.metrics or ["*"],
+        threshold=args.threshold,
+        changed_only=args.changed,
+        noise_sigmas=args.noise_sigmas,
+    )
     print(render(cmp, args.format), end="")
     return 0
 
@@ -284,7 +358,18 @@ def register_cli(sub) -> None:
     )
     p.add_argument("--changed", action="store_true", help="only metrics whose value differs between versions")
     p.add_argument(
-        "--threshold", type=float, default=0.01, help="mark relative changes at least this large (default 0.01 = 1%%)"
+        "--threshold",
+        type=float,
+        default=0.01,
+        help="mark (*) relative changes at least this large, for metrics without a _std in both versions "
+        "(default 0.01 = 1%%)",
+    )
+    p.add_argument(
+        "--noise-sigmas",
+        type=float,
+        default=2.0,
+        help="where <metric>_std exists in both versions, mark (†) changes larger than this many pooled stds "
+        "(default 2)",
     )
     p.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
     p.add_argument("--repo", default=".", help="project folder for --exp/--rev (default: .)")

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from mgdata.compare import compare, load_workspace, render, versions_from_exp_show
+from mgdata.compare import Version, compare, load_workspace, render, versions_from_exp_show
 
 STAGE = """import json, os, yaml
 p = yaml.safe_load(open("params.yaml"))
@@ -99,3 +100,104 @@ def test_compare_two_real_dvc_experiments(tmp_path):
     assert "+0.1 (+20.0%) *" in q
     style = next(ln for ln in lines if ln.startswith("classify/style-logmel/f1_macro"))
     assert "+0 (+0.0%)" in style and "*" not in style
+
+
+def _marks_version(name: str, f1: float, f1_std: float | None, acc: float) -> Version:
+    metrics = {"classify/q/f1": f1, "classify/q/acc": acc}
+    if f1_std is not None:
+        metrics["classify/q/f1_std"] = f1_std
+    return Version(name, metrics, {"classify.trials": 3})
+
+
+def test_a_change_within_the_recorded_noise_is_not_marked():
+    base = _marks_version("base", 0.30, 0.043, 0.50)
+    # +9.7 % with std 0.043 -> 0.074: pooled std 0.0605, 2 x pooled = 0.121 > |delta| 0.029 -> noise, no mark.
+    noisy = _marks_version("noisy", 0.329, 0.074, 0.52)
+    cmp = compare([base, noisy], ["classify/q/f1", "classify/q/acc"])
+    assert cmp.pooled_std("classify/q/f1", 1) == pytest.approx(((0.043**2 + 0.074**2) / 2) ** 0.5)
+    assert cmp.mark("classify/q/f1", 1) == ""
+    assert cmp.mark("classify/q/acc", 1) == "*"  # no _std: the relative threshold (+4 % >= 1 %)
+    assert cmp.params == []  # same params in both: none listed
+    # Beyond 2 pooled stds: marked by the noise rule.
+    real = _marks_version("real", 0.45, 0.04, 0.50)
+    assert compare([base, real]).mark("classify/q/f1", 1) == "†"
+    text = render(compare([base, noisy, real], ["classify/q/f1", "classify/q/acc"]))
+    assert "† |delta| > 2 x pooled std" in text and "* |relative change| >= 0.01" in text
+
+
+def test_noise_rule_needs_a_std_in_both_versions_and_a_nonzero_one():
+    base = _marks_version("base", 0.30, None, 0.50)
+    assert compare([base, _marks_version("b", 0.31, 0.05, 0.5)]).mark("classify/q/f1", 1) == "*"
+    zero = _marks_version("zero", 0.30, 0.0, 0.50)  # one seed: no spread recorded, so the relative rule applies
+    assert compare([zero, _marks_version("b", 0.31, 0.0, 0.5)]).mark("classify/q/f1", 1) == "*"
+    cmp = compare([base, _marks_version("b", 0.30, None, 0.5)], ["classify/q/f1"])
+    assert cmp.mark("classify/q/f1", 1) == "" and render(cmp).rstrip().splitlines()[-1].startswith("classify/q/f1")
+
+
+# Reads a key of the project's params.yaml (so the real file, with every list and null, goes through DVC's
+# rewrite and exp show); `f1` moves with trials inside its recorded noise, `acc` has no std, `big` moves far.
+STAGE_NOISE = """import json, os, yaml
+t = yaml.safe_load(open("params.yaml"))["classify"]["trials"]
+os.makedirs("metrics/classify", exist_ok=True)
+json.dump({"f1": 0.5 + 0.01 * t, "f1_std": 0.05, "acc": 0.5 + 0.01 * t, "big": t / 10, "big_std": 0.01},
+          open("metrics/classify/q-logmel.json", "w"))
+"""
+
+
+@pytest.mark.slow
+def test_two_real_experiments_list_one_param_and_mark_by_noise(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+
+    def run(*cmd):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
+
+    run("git", "init", "-q")
+    run("git", "config", "user.email", "t@example.org")
+    run("git", "config", "user.name", "t")
+    run("dvc", "init", "-q")
+    (tmp_path / "stage.py").write_text(STAGE_NOISE)
+    (tmp_path / "params.yaml").write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: python stage.py\n    deps: [stage.py]\n    params: [classify.trials]\n"
+        "    metrics:\n      - metrics/classify/q-logmel.json: {cache: false}\n"
+    )
+    run("dvc", "repro", "-q")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "base")
+    trials = yaml.safe_load((tmp_path / "params.yaml").read_text())["classify"]["trials"]
+    for n in (trials + 2, trials + 4):
+        run("dvc", "exp", "run", "-q", "-S", f"classify.trials={n}", "-n", f"t{n}")
+        # Back to the committed baseline, so each experiment changes one knob (README, Quickstart).
+        run("git", "checkout", "--", "params.yaml", "dvc.lock", "metrics")
+    out = subprocess.run(
+        [
+            str(bin_dir / "mgdata"),
+            "compare",
+            "--metrics",
+            "classify/*/f1",
+            "--metrics",
+            "classify/*/acc",
+            "--metrics",
+            "classify/*/big",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = out.splitlines()
+    names = lines[0].split()[:3]  # the baseline, then the experiments (newest first)
+    assert names[0] == "master" and sorted(names[1:]) == [f"t{trials + 2}", f"t{trials + 4}"]
+    params = [ln for ln in lines if ln.startswith("param ")]
+    assert [p.split()[1] for p in params] == ["classify.trials"], out
+    assert params[0].split()[2:5] == [str(trials), *(n[1:] for n in names[1:])]
+    f1 = next(ln for ln in lines if ln.startswith("classify/q-logmel/f1 "))
+    assert "+0.02 (" in f1 and "*" not in f1 and "†" not in f1  # +3.8 %, but within 2 x std 0.05
+    acc = next(ln for ln in lines if ln.startswith("classify/q-logmel/acc "))
+    assert acc.count(" *") == 2  # no std recorded: the relative threshold marks both
+    big = next(ln for ln in lines if ln.startswith("classify/q-logmel/big "))
+    assert big.count(" †") == 2 and "*" not in big
+    assert any(ln.startswith("† |delta| > 2 x pooled std") for ln in lines)
+    assert any(ln.startswith("* |relative change| >= 0.01") for ln in lines)
