@@ -12,21 +12,30 @@ Point a client at it with ``HF_ENDPOINT=server.url``, ``HF_HUB_DISABLE_XET=1``
 (set before ``huggingface_hub`` is imported) and any ``HF_TOKEN``. The server
 records the ``Authorization`` headers it saw only as a count, never their value.
 
+Network faults can be injected for the next matching requests (:meth:`HubServer.fail`):
+an HTTP status (503, 429 with ``Retry-After``), a connection closed with no answer,
+a download or upload cut mid-transfer, or no answer at all (a client timeout).
+Every request is logged in ``state.requests`` as ``(method, path)``, so a test can
+count attempts instead of timing them.
+
 Usage::
 
     with HubServer(tmp_path / "hub") as hub:
         env = hub.client_env(token="hf_fake...")   # for a subprocess
+        hub.fail("GET", r"/api/datasets/.*/revision/", status=503)   # once, then served normally
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -63,6 +72,32 @@ def lfs_pointer(oid: str, size: int) -> bytes:
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
 
 
+@dataclass
+class Fault:
+    """A fault served instead of the normal answer to the next ``times`` requests matching ``method`` and ``path``.
+
+    Attributes:
+        method: ``GET``, ``HEAD``, ``POST``, ``PUT`` or ``*``.
+        path: A regex searched in the request path.
+        status: Answer this HTTP status (with a JSON error body).
+        retry_after: ``Retry-After`` header value (seconds) of that answer.
+        action: ``"status"``, ``"close"`` (drop the connection with no answer), ``"close-after"``
+            (handle the request, e.g. apply a commit, then drop the connection instead of
+            answering: a lost answer), ``"cut"`` (a download: headers and half the body, then
+            drop; an upload: drop after reading half of it) or ``"hang"`` (no answer until the
+            server stops: the client times out).
+        times: How many matching requests get the fault (-1: all).
+    """
+
+    method: str
+    path: str
+    action: str = "status"
+    status: int = 503
+    retry_after: str | None = None
+    times: int = 1
+    hits: int = 0
+
+
 class HubState:
     """Repos, commits, refs and stored objects, persisted as ``state.json`` in ``root``."""
 
@@ -75,6 +110,19 @@ class HubState:
         self.repos: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.auth_requests = 0
         self.lfs_uploads: list[str] = []  # oids PUT to the LFS upload endpoint, in order
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.faults: list[Fault] = []
+        self.stopping = threading.Event()  # releases "hang" faults
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first armed fault matching this request (consumed), else None."""
+        with self.lock:
+            for f in self.faults:
+                if f.times != 0 and f.method in (method, "*") and re.search(f.path, path):
+                    f.times -= 1 if f.times > 0 else 0
+                    f.hits += 1
+                    return f
+        return None
 
     # ---- storage
     def put_object(self, data: bytes) -> str:
@@ -231,10 +279,56 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.auth_requests += 1
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
+        self.state.requests.append((method, path))
+        self._cut = False
+        fault = self.state.take_fault(method, path)
+        if fault is not None and self._serve_fault(fault, method):
+            return
+        lost = fault is not None and fault.action == "close-after"
+        if lost:
+            real, self.wfile = self.wfile, io.BytesIO()  # the answer is written nowhere
         try:
             self._dispatch(method, path, query)
         except Exception as exc:  # noqa: BLE001 - a test server reports bugs as 500 instead of hanging the client
             self._error(500, "ServerError", f"{type(exc).__name__}: {exc}", head=method == "HEAD")
+        if lost:
+            self.wfile = real
+            self._drop()
+
+    def _serve_fault(self, fault: Fault, method: str) -> bool:
+        """Serve ``fault``; True when the request is answered (or dropped) by it."""
+        if fault.action == "status":
+            self._body()
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            body = b"" if method == "HEAD" else json.dumps({"error": f"injected {fault.status}"}).encode()
+            self._send(fault.status, body, headers, head=True)
+            if body:
+                self.wfile.write(body)
+            return True
+        if fault.action == "hang":
+            self.state.stopping.wait(30)
+            self.close_connection = True
+            return True
+        if fault.action == "close" or (fault.action == "cut" and method in ("PUT", "POST")):
+            n = int(self.headers.get("Content-Length") or 0)
+            if n:
+                self.rfile.read(n // 2)
+            self._drop()
+            return True
+        if fault.action == "cut":
+            self._cut = True  # a download: _resolve sends the headers and half the body, then drops
+        return False
+
+    def _drop(self) -> None:
+        """Close the connection abruptly (the client sees a reset / disconnect)."""
+        import socket
+
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def do_GET(self):  # noqa: N802, D102
         self._route("GET")
@@ -481,6 +575,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             with open(data_path, "rb") as fh:
                 fh.seek(start)
+                if self._cut:
+                    self.wfile.write(fh.read(max((size - start) // 2, 1)))
+                    self._drop()
+                    return None
                 while chunk := fh.read(1 << 20):
                     self.wfile.write(chunk)
         return None
@@ -512,6 +610,7 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self.state.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -535,6 +634,25 @@ class HubServer:
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         }
         return env
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 503,
+        retry_after: str | None = None,
+        action: str = "status",
+        times: int = 1,
+    ) -> Fault:
+        """Inject a network fault for the next ``times`` requests matching (see :class:`Fault`); returns it."""
+        fault = Fault(method, path, action=action, status=status, retry_after=retry_after, times=times)
+        self.state.faults.append(fault)
+        return fault
+
+    def count(self, method: str, path: str) -> int:
+        """How many requests matching ``method`` and the regex ``path`` the server received."""
+        return sum(1 for m, p in self.state.requests if m == method and re.search(path, p))
 
     def commits(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
         """Commit shas of a repo, oldest first."""
