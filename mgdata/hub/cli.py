@@ -8,6 +8,30 @@ from __future__ import annotations
 
 import json
 
+from mgdata.hub.config import HubConfig
+
+
+def _policy(args):
+    """The retry policy of the command line (defaults: those of params section ``hub``)."""
+    cfg = HubConfig()
+    return HubConfig(
+        retries=cfg.retries if args.retries is None else args.retries,
+        backoff_s=cfg.backoff_s if args.backoff is None else args.backoff,
+        max_backoff_s=cfg.max_backoff_s if args.backoff is None else max(args.backoff, cfg.max_backoff_s),
+        timeout_s=cfg.timeout_s if args.timeout is None else args.timeout,
+    ).policy()
+
+
+def _network_args(p) -> None:
+    d = HubConfig()
+    p.add_argument(
+        "--retries", type=int, help=f"retries of a Hub call after 5xx/429/timeout/reset (default {d.retries})"
+    )
+    p.add_argument(
+        "--backoff", type=float, help=f"seconds before the first retry, doubled each time (default {d.backoff_s:g})"
+    )
+    p.add_argument("--timeout", type=float, help=f"timeout of one HTTP request in seconds (default {d.timeout_s:g})")
+
 
 def _push(args) -> int:
     from mgdata.hub.push import push_artifact
@@ -20,6 +44,7 @@ def _push(args) -> int:
         private=args.private,
         card=not args.no_card,
         name=args.name,
+        policy=_policy(args),
     )
     if args.json:
         print(json.dumps(res.to_dict(), sort_keys=True))
@@ -39,7 +64,7 @@ def _push(args) -> int:
 def _pull(args) -> int:
     from mgdata.hub.pull import pull_artifact
 
-    res = pull_artifact(args.uri, args.out, force=args.force)
+    res = pull_artifact(args.uri, args.out, force=args.force, policy=_policy(args))
     if args.json:
         print(json.dumps(res.to_dict(), sort_keys=True))
     else:
@@ -68,6 +93,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--no-card", action="store_true", help="do not upload the rendered card as README.md")
     p.add_argument("--name", help="pretty name for the card")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    _network_args(p)
     p.set_defaults(func=_push)
 
     q = sub.add_parser(
@@ -80,4 +106,5 @@ def register_cli(subparsers) -> None:
     q.add_argument("--out", required=True, help="destination folder")
     q.add_argument("--force", action="store_true", help="download even if --out already matches its lock")
     q.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    _network_args(q)
     q.set_defaults(func=_pull)

@@ -11,9 +11,14 @@ tag or commit sha; ``main`` when omitted) and optionally a folder in it. A pull
    files only: no absolute path, ``..``, symlink or hard link; the error names the
    member), every shard against its ``.tar.idx`` sha256 and every side file
    against ``artifact.json``,
-4. moves the files into the destination and writes ``hub.lock.json`` (repo,
+4. assembles the complete new folder (files and ``hub.lock.json``: repo,
    requested revision, resolved commit, sha256 and size of every file; no
-   timestamps), which DVC tracks with the folder.
+   timestamps) beside the destination and only then renames it into place, so an
+   interrupted or failed pull leaves the destination as it was.
+
+Network failures are retried (5xx, 429, timeouts, cut transfers) with exponential
+backoff as :class:`~mgdata.hub.net.RetryPolicy` says; what is left is one line
+naming the endpoint and what to check (:class:`~mgdata.hub.net.HubNetworkError`).
 
 :func:`resolve_artifact` is what stages call: a local path passes through; a
 ``hf://`` URI is pulled once into ``cache_root`` and then reused from the local
@@ -26,12 +31,15 @@ import json
 import os
 import re
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mgdata.errors import InputError, MgdataError, ShardError
 from mgdata.hub.files import LOCK_NAME, check_repo_path, check_tar_members, read_lock
+from mgdata.hub.net import RetryPolicy, endpoint_of, hub_session, with_retries
 from mgdata.store import ARTIFACT_JSON, INDEX_SUFFIX, sha256_file, verify_shard
 
 URI_RE = re.compile(
@@ -168,14 +176,25 @@ def _lock_matches(folder: Path, hub: HubURI, *, verify: bool) -> dict[str, Any] 
     return lock
 
 
-def pull_artifact(uri: str, out_dir: str | Path, *, api: Any = None, force: bool = False) -> PullResult:
+def pull_artifact(
+    uri: str,
+    out_dir: str | Path,
+    *,
+    api: Any = None,
+    force: bool = False,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PullResult:
     """Download ``uri`` at its revision into ``out_dir``, verify it and write ``hub.lock.json``.
 
     Args:
         uri: ``hf://datasets/ORG/NAME@REVISION[/path]``.
-        out_dir: Destination; holds exactly the repo folder's files plus the lock afterwards.
+        out_dir: Destination; holds exactly the repo folder's files plus the lock afterwards,
+            or is left untouched when the pull fails.
         api: An ``huggingface_hub.HfApi`` (default: a new one, token from the environment).
         force: Download even if the folder already matches its lock.
+        policy: Retries and timeouts (default: :class:`~mgdata.hub.net.RetryPolicy`).
+        sleep: Waits between retries (tests pass a no-op).
 
     Returns:
         :class:`PullResult`.
@@ -184,19 +203,32 @@ def pull_artifact(uri: str, out_dir: str | Path, *, api: Any = None, force: bool
         InputError: Bad URI, unknown repo/revision/path, or an unsafe path.
         ShardError: A tar with an unsafe member, or a shard/side file that does
             not match its record (names it).
+        HubNetworkError: The Hub unreachable, or failing past the retries (names the endpoint).
     """
+    with hub_session(policy or RetryPolicy()):
+        return _pull(uri, Path(out_dir), api=api, force=force, policy=policy or RetryPolicy(), sleep=sleep)
+
+
+def _pull(uri: str, out_dir: Path, *, api: Any, force: bool, policy: RetryPolicy, sleep) -> PullResult:
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     hub = parse_hub_uri(uri)
-    out_dir = Path(out_dir)
     if not force and (lock := _lock_matches(out_dir, hub, verify=True)):
         return PullResult(
             uri, str(out_dir), lock["commit"], len(lock["files"]), reused=True, file_list=sorted(lock["files"])
         )
+    if out_dir.is_dir() and any(out_dir.iterdir()) and read_lock(out_dir) is None:
+        # The pull replaces the folder as a whole: never over a folder it did not write.
+        raise InputError(str(out_dir), f"exists and is not a pulled folder (no {LOCK_NAME}): use a new or empty --out")
     api = api or HfApi()
+    endpoint = endpoint_of(api)
+
+    def retried(fn):
+        return with_retries(fn, endpoint=endpoint, action=f"pull {uri}", policy=policy, sleep=sleep)
+
     try:
-        commit = api.repo_info(hub.repo_id, repo_type=hub.repo_type, revision=hub.revision).sha
+        commit = retried(lambda: api.repo_info(hub.repo_id, repo_type=hub.repo_type, revision=hub.revision).sha)
     except RepositoryNotFoundError:
         raise InputError(uri, f"no {hub.repo_type} repo {hub.repo_id} on {api.endpoint} (or no access)") from None
     except RevisionNotFoundError:
@@ -204,14 +236,17 @@ def pull_artifact(uri: str, out_dir: str | Path, *, api: Any = None, force: bool
     staging = out_dir.parent / f".{out_dir.name}.hub-partial"
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
-        snapshot_download(
-            hub.repo_id,
-            repo_type=hub.repo_type,
-            revision=commit,
-            local_dir=staging,
-            allow_patterns=[f"{hub.path}/*"] if hub.path else None,
-            ignore_patterns=[".gitattributes"],
-            endpoint=api.endpoint,
+        # A retry resumes in the same staging folder: files already complete are not fetched again.
+        retried(
+            lambda: snapshot_download(
+                hub.repo_id,
+                repo_type=hub.repo_type,
+                revision=commit,
+                local_dir=staging,
+                allow_patterns=[f"{hub.path}/*"] if hub.path else None,
+                ignore_patterns=[".gitattributes"],
+                endpoint=api.endpoint,
+            )
         )
     except HfHubHTTPError as exc:
         raise MgdataError(f"{uri}: download failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
@@ -220,15 +255,15 @@ def pull_artifact(uri: str, out_dir: str | Path, *, api: Any = None, force: bool
         raise InputError(uri, f"no files under {hub.path or '/'} at {hub.revision} ({commit})")
     shards = _verify_folder(src)
     files = {p.relative_to(src).as_posix(): p for p in _payload(src) if p.is_file()}
-    old = read_lock(out_dir) or {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in old.get("files", {}):
-        if name not in files:
-            (out_dir / check_repo_path(name, where=str(out_dir / LOCK_NAME))).unlink(missing_ok=True)
+    # The new folder is assembled complete (files and lock) beside the destination, then renamed into place:
+    # until that rename the destination is untouched, whatever fails or is interrupted before it.
+    fresh = out_dir.parent / f".{out_dir.name}.hub-new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
     records = {}
     for name, p in files.items():
         records[name] = {"sha256": sha256_file(p), "size": p.stat().st_size}
-        dest = out_dir / name
+        dest = fresh / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(p, dest)
     lock = {
@@ -240,11 +275,25 @@ def pull_artifact(uri: str, out_dir: str | Path, *, api: Any = None, force: bool
         "commit": commit,
         "files": records,
     }
-    tmp = out_dir / (LOCK_NAME + ".tmp")
-    tmp.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, out_dir / LOCK_NAME)
+    (fresh / LOCK_NAME).write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
+    _swap_in(fresh, out_dir)
     shutil.rmtree(staging, ignore_errors=True)
     return PullResult(uri, str(out_dir), commit, len(records), shards_verified=shards, file_list=sorted(records))
+
+
+def _swap_in(fresh: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by the complete folder ``fresh`` (two renames on one filesystem).
+
+    Between the renames ``out_dir`` is briefly absent (POSIX has no portable directory
+    exchange); the old copy is kept as ``.<name>.hub-old`` until the new one is in place,
+    and a rerun finds a missing or lock-less folder and pulls again.
+    """
+    old = out_dir.parent / f".{out_dir.name}.hub-old"
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(fresh, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_artifact(path_or_uri: str | Path, cache_root: str | Path, *, verify: bool = True) -> Path:

@@ -8,6 +8,13 @@ interrupted push is resumed by running it again: LFS objects that reached the
 server are not uploaded twice (the LFS batch answer omits their upload action),
 and nothing is visible on the branch until the single commit lands.
 
+Every Hub call is retried on transient network failures (5xx, 429, timeouts,
+resets) as :class:`~mgdata.hub.net.RetryPolicy` says, then fails with one line
+naming the endpoint (:class:`~mgdata.hub.net.HubNetworkError`). Retrying the
+commit is safe: the Hub applies a commit whole or not at all, and a retry whose
+first attempt did land finds the branch already holding it (the commit names
+its parent, so it cannot land twice on top of itself).
+
 The token comes from ``HF_TOKEN`` or the ``hf auth login`` store, through
 ``huggingface_hub``; mgdata never reads, prints or writes it.
 """
@@ -15,12 +22,15 @@ The token comes from ``HF_TOKEN`` or the ``hf auth login`` store, through
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mgdata.errors import InputError, MgdataError
 from mgdata.hub.files import CARD_NAME, LocalFile, artifact_files
+from mgdata.hub.net import RetryPolicy, endpoint_of, hub_session, with_retries
 from mgdata.store import read_artifact_info
 
 REPO_TYPE = "dataset"
@@ -132,6 +142,8 @@ def push_artifact(
     card: bool = True,
     name: str | None = None,
     api: Any = None,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
     """Publish ``artifact_dir`` to the dataset repo ``repo_id``.
 
@@ -147,6 +159,8 @@ def push_artifact(
         card: Upload the rendered dataset card as ``README.md``.
         name: Pretty name for the card.
         api: An ``huggingface_hub.HfApi`` (default: a new one, token from the environment).
+        policy: Retries and timeouts (default: :class:`~mgdata.hub.net.RetryPolicy`).
+        sleep: Waits between retries (tests pass a no-op).
 
     Returns:
         :class:`PushResult`.
@@ -154,26 +168,43 @@ def push_artifact(
     Raises:
         MgdataError: Incomplete or corrupt artifact, bad repo id, or a tag that
             names another commit.
+        HubNetworkError: The Hub unreachable, or failing past the retries (names the
+            endpoint); the branch is then as it was before the push.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.errors import RevisionNotFoundError
-
     check_repo_id(repo_id)
     artifact_dir = Path(artifact_dir)
     info = read_artifact_info(artifact_dir)
     local = local_files(artifact_dir, card=card, name=name, repo_id=repo_id)
+    policy = policy or RetryPolicy()
+    with hub_session(policy):
+        return _push(artifact_dir, repo_id, info, local, revision, tag, private, api=api, policy=policy, sleep=sleep)
+
+
+def _push(artifact_dir, repo_id, info, local, revision, tag, private, *, api, policy, sleep) -> PushResult:
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import RevisionNotFoundError
+
     api = api or HfApi()
     branch = revision or "main"
-    url = str(api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True))
+    endpoint = endpoint_of(api)
+
+    def retried(fn):
+        return with_retries(fn, endpoint=endpoint, action=f"push to {repo_id}", policy=policy, sleep=sleep)
+
+    def tree_of() -> list[Any]:
+        return list(api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=branch, recursive=True))
+
+    url = str(retried(lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)))
     try:
-        tree = list(api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=branch, recursive=True))
+        tree = retried(tree_of)
     except RevisionNotFoundError:
-        api.create_branch(repo_id, repo_type=REPO_TYPE, branch=branch, exist_ok=True)
-        tree = list(api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=branch, recursive=True))
+        retried(lambda: api.create_branch(repo_id, repo_type=REPO_TYPE, branch=branch, exist_ok=True))
+        tree = retried(tree_of)
     remote = {e.path: e for e in tree if hasattr(e, "blob_id")}
     upload, delete, unchanged = diff_remote(local, remote)
     prov = info.get("provenance", {})
     committed = bool(upload or delete)
+    parent = retried(lambda: api.repo_info(repo_id, repo_type=REPO_TYPE, revision=branch).sha)
     if committed:
         code = code_revision()
         ops = [CommitOperationAdd(path_in_repo=n, path_or_fileobj=local[n].source or local[n].data) for n in upload]
@@ -193,14 +224,11 @@ def push_artifact(
                 f"source: {prov.get('source', '')} {prov.get('source_version', '')}",
             ]
         )
-        ci = api.create_commit(
-            repo_id, ops, repo_type=REPO_TYPE, revision=branch, commit_message=message, commit_description=description
-        )
-        head = ci.oid
+        head = retried(lambda: _commit_once(api, repo_id, ops, branch, parent, local, (message, description)))
     else:
-        head = api.repo_info(repo_id, repo_type=REPO_TYPE, revision=branch).sha
+        head = parent
     if tag:
-        refs = api.list_repo_refs(repo_id, repo_type=REPO_TYPE)
+        refs = retried(lambda: api.list_repo_refs(repo_id, repo_type=REPO_TYPE))
         existing = {t.name: t.target_commit for t in refs.tags}
         if tag in existing and existing[tag] != head:
             raise MgdataError(
@@ -208,7 +236,7 @@ def push_artifact(
                 "tags are immutable, choose a new one"
             )
         if tag not in existing:
-            api.create_tag(repo_id, repo_type=REPO_TYPE, tag=tag, revision=head)
+            retried(lambda: api.create_tag(repo_id, repo_type=REPO_TYPE, tag=tag, revision=head, exist_ok=True))
     return PushResult(
         repo_id=repo_id,
         revision=branch,
@@ -220,3 +248,41 @@ def push_artifact(
         tag=tag,
         url=url,
     )
+
+
+def _commit_once(
+    api: Any,
+    repo_id: str,
+    ops: list[Any],
+    branch: str,
+    parent: str,
+    local: dict[str, LocalFile],
+    message: tuple[str, str],
+) -> str:
+    """Create the commit on top of ``parent``; if an earlier attempt already landed it, return that head.
+
+    A commit whose answer was lost (reset, timeout, 5xx after the write) may be on the
+    branch already. If the branch moved and now holds exactly the artifact, that is
+    this push; if it holds something else, another writer pushed meanwhile, and the
+    commit is refused rather than overwriting it (``parent_commit`` makes the Hub
+    refuse it too).
+    """
+    head = api.repo_info(repo_id, repo_type=REPO_TYPE, revision=branch).sha
+    if head != parent:
+        tree = api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=branch, recursive=True)
+        upload, delete, _ = diff_remote(local, {e.path: e for e in tree if hasattr(e, "blob_id")})
+        if not upload and not delete:
+            return head
+        raise MgdataError(
+            f"{repo_id}@{branch}: moved from {parent[:12]} to {head[:12]} during the push (another writer?): "
+            "nothing committed; rerun the push"
+        )
+    return api.create_commit(
+        repo_id,
+        ops,
+        repo_type=REPO_TYPE,
+        revision=branch,
+        commit_message=message[0],
+        commit_description=message[1],
+        parent_commit=parent,
+    ).oid

@@ -9,8 +9,9 @@ def run(ctx: StageContext) -> StageOutcome:
     """Pull one ``hub.inputs`` entry (reused from the local copy when it still matches its lock)."""
     from mgdata.hub.pull import pull_artifact
 
-    item = ctx.section("hub").input(ctx.args.name)
-    res = pull_artifact(item.uri, ctx.args.out_root / item.name)
+    hub = ctx.section("hub")
+    item = hub.input(ctx.args.name)
+    res = pull_artifact(item.uri, ctx.args.out_root / item.name, policy=hub.policy())
     ctx.report.set("files", res.files)
     ctx.report.set("uri", item.uri)
     ctx.report.set("commit", res.commit)
