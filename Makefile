@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: install install-extras lint format test test-slow faults test-all repro report bench clean
+.PHONY: install install-extras constraints lint format test test-dispatch test-slow faults test-all repro report bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,22 +17,30 @@ $(BIN)/python:
 
 # CPU PyTorch first, as its own step: otherwise pip resolves torch from the
 # registry and pulls several GB of CUDA wheels.
-$(STAMP): pyproject.toml Makefile | $(BIN)/python
+# Every other package at the exact version in constraints.txt: other versions run other kernels and change the
+# last bits of embeddings, codebooks and models (README, "Same bytes on every machine").
+$(STAMP): pyproject.toml constraints.txt Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps tinysoundfont==0.3.7
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # What the slow suites need: Ray (executor), moto + dvc-s3 (S3 remote), selenium + Debian chromium (report).
 $(EXTRAS): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[test,ray,remote,browser]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,ray,remote,browser]"
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 	touch $(EXTRAS)
 
 install-extras: $(EXTRAS)
+
+# After a deliberate upgrade: the versions of the extras venv become the new constraints (then rerun dvc repro).
+constraints: install-extras
+	{ sed -n '1,/^# (`make constraints`)/p' constraints.txt; \
+	  $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | LC_ALL=C sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,6 +52,11 @@ format: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The fast tests once more at another SIMD level (mgdata.dispatch): a test that depends on the CPU's
+# instruction set then fails on every machine, not only on some.
+test-dispatch: install
+	MGDATA_DISPATCH=sse42 $(BIN)/pytest -q
 
 # The slow suites CI runs: Ray executor, fault injection, S3 remote, Hub round trip, browser, dvc exp.
 test-slow: install-extras

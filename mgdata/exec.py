@@ -96,6 +96,13 @@ class ExecConfig:
         return self.max_pending or 2 * self.n_workers
 
 
+def _dispatch_vars() -> list[str]:
+    """Every variable some dispatch level sets, plus the level itself (mgdata.dispatch)."""
+    from mgdata import dispatch
+
+    return [dispatch.ENV_VAR, *sorted({k for env in dispatch.LEVELS.values() for k in env})]
+
+
 def _describe_item(index: int, item: Any) -> str:
     text = repr(item)
     if len(text) > 200:
@@ -195,10 +202,18 @@ class Executor:
                 ) from None
             if not ray.is_initialized():
                 address = self.cfg.ray_address or os.environ.get("RAY_ADDRESS") or None
+                # Workers on other nodes do not inherit this process's environment: ship the SIMD dispatch pin
+                # (mgdata.dispatch) so their numpy/torch load at the same level and write the same bytes.
+                runtime_env = {"env_vars": {k: os.environ[k] for k in _dispatch_vars() if k in os.environ}}
                 if address:
-                    ray.init(address=address, log_to_driver=False)
+                    ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
                 else:
-                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+                    ray.init(
+                        num_cpus=self.workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        runtime_env=runtime_env,
+                    )
                 self._ray_started = True
             self._ray = ray
         return self._ray

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+import mgdata  # noqa: F401 - pins the SIMD dispatch (mgdata.dispatch) before any test loads numpy or torch
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -117,12 +117,15 @@ def test_sharing_is_decided_by_content():
         np.testing.assert_allclose(x, y, rtol=0, atol=ATOL_DB)
 
 
-def test_silence_gives_the_floor_exactly():
+def test_silence_gives_the_floor():
     emb = LogMelEmbedder.from_config(EmbedConfig())
     (frame,) = emb.frames_batch(np.zeros((1, 2 * SR), dtype=np.float32))
     n = emb.cfg.n_mels
-    assert np.array_equal(frame[0, :n], np.full(n, -100.0, dtype=np.float32))
-    assert np.array_equal(frame[0, n:], np.zeros(n, dtype=np.float32))
+    # 10 * log10(1e-10) in float32: the last bit depends on the log10 kernel the CPU runs (-100.00001 with
+    # AVX-512 on some machines), so the floor is checked to 1e-4 dB and every band must be on the same floor.
+    assert np.allclose(frame[0, :n], -100.0, rtol=0, atol=1e-4)
+    assert np.all(frame[0, :n] == frame[0, 0])
+    assert np.allclose(frame[0, n:], 0.0, rtol=0, atol=1e-6)
 
 
 def test_embed_clip_uses_the_fast_path_and_matches_reference():
