@@ -69,13 +69,15 @@ class ClassifyConfig:
         synthetic_hidden: Hidden widths of the synthetic-only probe (one dense layer of 128 ReLU).
         synthetic_val_fraction: Share of generated source tracks held out for the synthetic-only probe's early
             stopping when the generator made nothing from validation tracks.
-        trials: Trials (seeds ``seed``, ``seed + 1``, ...) per experiment; mean and std reported.
+        trials: Trials (seeds ``seed``, ``seed + 1``, ...) per experiment; mean and std reported, significance
+            tests run once per seed.
         seed: First trial's seed (probe init, batches, augmentation draw).
         augment_fraction: Generated examples added, as a fraction of the training rows, split
             equally over the classes.
         heldout_source_fraction: Share of generated samples' train source tracks left out of the
             classifier of the "source unseen" generated-classified variant.
-        permutations: Label permutations (over test tracks, model fixed) of the baseline p-value.
+        permutations: Label permutations (over test tracks, model fixed) of each seed's p-value (baseline and
+            synthetic-only probes).
         missing_class: A class without training examples: ``error`` or ``skip`` (dropped, counted).
         threshold_default: Threshold of a multi-label class without validation positives.
         highlight_rel: Relative increase over the baseline that marks a table cell (0.01 = 1 %).
