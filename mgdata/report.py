@@ -18,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mgdata.store.files import write_atomic
+
 log = logging.getLogger("mgdata")
 
 
@@ -118,10 +120,7 @@ class StageReport:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as sorted, indented JSON (deterministic bytes), atomically (temp file + rename)."""
+    """Write ``obj`` as sorted, indented JSON (deterministic bytes), atomically (fsynced temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))

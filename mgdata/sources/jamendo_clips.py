@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +79,7 @@ from mgdata.store import (
     make_key,
     sha256_file,
 )
+from mgdata.store.files import write_atomic
 
 log = logging.getLogger("mgdata.jamendo")
 
@@ -342,9 +343,9 @@ def build_jamendo_clips(
     )
     result.per_split = dict(Counter(r["split"] for r in records))
     if out_dir is not None:
-        tmp = out_dir / "manifest.parquet.tmp"
-        result.manifest().write_parquet(tmp, statistics=False)
-        os.replace(tmp, out_dir / "manifest.parquet")
+        buf = io.BytesIO()
+        result.manifest().write_parquet(buf, statistics=False)
+        write_atomic(out_dir / "manifest.parquet", buf.getvalue())
     _metrics(report, records, len(tracks))
     report.run("tracks_resumed", resumed)
     report.set("tracks_skipped", skipped)

@@ -31,6 +31,7 @@ from mgdata.config import ShardConfig
 from mgdata.errors import InputError, MgdataError
 from mgdata.provenance import Provenance
 from mgdata.store.codec import canonical_json, load_json_file, sha256_file
+from mgdata.store.files import write_atomic
 from mgdata.store.shard import (
     _TAR_END,
     FORMAT,
@@ -108,15 +109,6 @@ def _fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class _FolderLock:
@@ -341,7 +333,7 @@ class ArtifactWriter:
         if not self._files:
             journal.unlink(missing_ok=True)
             return
-        _write_atomic(journal, canonical_json({"fingerprint": self.fingerprint, "files": self._files}) + b"\n")
+        write_atomic(journal, canonical_json({"fingerprint": self.fingerprint, "files": self._files}) + b"\n")
 
     # -- writing
     def write(self, split: str, sample: Sample) -> None:
@@ -403,7 +395,7 @@ class ArtifactWriter:
             data = bytes(data)
             h.update(data)
             size = len(data)
-            _write_atomic(dest, data)
+            write_atomic(dest, data)
         elif isinstance(data, (str, Path)):
             src = Path(data)
             if not src.is_file():
@@ -483,7 +475,7 @@ class ArtifactWriter:
             "files": dict(sorted(self._files.items())),
             **self.extra_info,
         }
-        _write_atomic(self.out_dir / ARTIFACT_JSON, (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+        write_atomic(self.out_dir / ARTIFACT_JSON, (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
         _fsync_path(self.out_dir)
         (self.out_dir / JOURNAL_NAME).unlink(missing_ok=True)
         self.summary = summary
