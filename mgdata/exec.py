@@ -33,6 +33,7 @@ import collections
 import contextlib
 import dataclasses
 import itertools
+import logging
 import multiprocessing
 import os
 import sys
@@ -357,7 +358,7 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def executor_for(cfg: ExecConfig | None, *, process_safe: bool = True) -> ExecConfig:
+def executor_for(cfg: ExecConfig | None, *, process_safe: bool = True, what: str = "") -> ExecConfig:
     """The executor config a builder runs on: ``cfg``, or serial where none is given or the work cannot move.
 
     Every builder takes ``executor=None`` to mean "serially, in this process" (tests, library
@@ -367,10 +368,15 @@ def executor_for(cfg: ExecConfig | None, *, process_safe: bool = True) -> ExecCo
         cfg: Section ``executor``, or ``None``.
         process_safe: False when the task function cannot run in a worker process (a loaded model
             that is not shared with workers): any backend then falls back to serial.
+        what: Names the work (``"generate: musicgen"``) in the log line of that fallback.
 
     Returns:
         An :class:`ExecConfig` for :func:`get_executor`.
     """
-    if cfg is None or (not process_safe and cfg.backend != "serial"):
+    if cfg is None:
+        return ExecConfig(backend="serial")
+    if not process_safe and cfg.backend != "serial":
+        # Said once per build: a configured backend that is not used would otherwise look like a bug.
+        logging.getLogger("mgdata").info("%s runs in the parent process (not shared with workers)", what or "this work")
         return ExecConfig(backend="serial")
     return cfg

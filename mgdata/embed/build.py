@@ -46,7 +46,7 @@ from mgdata.embed.config import CLEAN, EmbedConfig
 from mgdata.embed.deform import make_deformation
 from mgdata.embed.records import EmbeddingRecord
 from mgdata.errors import InputError
-from mgdata.exec import ExecConfig, chunked, get_executor
+from mgdata.exec import ExecConfig, chunked, executor_for, get_executor
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
 from mgdata.store import (
@@ -500,15 +500,6 @@ def _run(plan: _Plan, done: frozenset[str], report: StageReport, executor: ExecC
                 yield split, Sample(key, {"npy": npy, "json": js}, seconds=seconds, labels=labels)
 
 
-def _executor_for(embedder: str, executor: ExecConfig | None) -> ExecConfig:
-    if executor is None:
-        return ExecConfig(backend="serial")
-    if executor.backend != "serial" and embedder not in PROCESS_SAFE_EMBEDDERS:
-        log.info("embed: %s runs in the parent process (model embedders are not shared with workers)", embedder)
-        return ExecConfig(backend="serial")
-    return executor
-
-
 def build_embeddings(
     artifact_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -553,7 +544,8 @@ def build_embeddings(
     """
     shards = shards or ShardConfig()
     report = report if report is not None else StageReport("embed")
-    executor = _executor_for(embedder, executor)
+    process_safe = embedder in PROCESS_SAFE_EMBEDDERS
+    executor = executor_for(executor, process_safe=process_safe, what=f"embed: {embedder}")
     plan = _plan(Path(artifact_dir), out_dir, cfg, embedder, scenario, shards, report)
     plan.progress = progress
     try:

@@ -45,7 +45,7 @@ from mgdata.audio import decode_audio, encode_flac, rms_db
 from mgdata.config import ShardConfig, to_dict
 from mgdata.embed.build import label_fields
 from mgdata.errors import InputError, ParamsError
-from mgdata.exec import ExecConfig, chunked, get_executor
+from mgdata.exec import ExecConfig, chunked, executor_for, get_executor
 from mgdata.generate.base import Generator, GenRequest, get_generator
 from mgdata.generate.config import GenerateConfig
 from mgdata.generate.policy import ClipRef, Plan, PlanItem, TrackInfo, derive_seed, plan_generation
@@ -757,15 +757,6 @@ def _samples_of_batch(gp: _GenPlan, cfg: GenerateConfig, batch, base_seeds, reqs
         )
 
 
-def _executor_for(gen: Generator, executor: ExecConfig | None) -> ExecConfig:
-    if executor is None:
-        return ExecConfig(backend="serial")
-    if executor.backend != "serial" and gen.name not in PROCESS_SAFE_GENERATORS:
-        log.info("generate: %s runs in the parent process (model generators are not shared with workers)", gen.name)
-        return ExecConfig(backend="serial")
-    return executor
-
-
 def build_generated(
     corpus_mix_dir: str | Path | None,
     labels: str | Path | pl.DataFrame,
@@ -817,7 +808,8 @@ def build_generated(
         else get_generator(generator or cfg.generators[0], cfg)
     )
     report = report if report is not None else StageReport(f"generate/{gen.name}")
-    executor = _executor_for(gen, executor)
+    process_safe = gen.name in PROCESS_SAFE_GENERATORS
+    executor = executor_for(executor, process_safe=process_safe, what=f"generate: {gen.name}")
     gp = _plan_build(corpus_mix_dir, labels, cfg, shards, report, gen)
     counts = _RunCounts()
     samples: list[Sample] = []

@@ -500,11 +500,10 @@ def build_stems(
             yield _TrackTask(track, split, _track_labels(track, labels), cfg, sample_prov)
 
     # ---- run
-    from mgdata.exec import ExecConfig as _ExecConfig
-    from mgdata.exec import get_executor
+    from mgdata.exec import executor_for, get_executor
 
     counters = {"excluded": Counter(), "silent": Counter()}
-    with get_executor(executor if executor is not None else _ExecConfig(backend="serial")) as ex:
+    with get_executor(executor_for(executor)) as ex:
         outputs = ex.imap(_cut_track, tasks(), desc="stems", progress=progress)
         if out_dir is None:
             for out in outputs:
