@@ -41,9 +41,9 @@ Confounds a user must know:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
+from mgdata.labels.fields import quadrant_of_tags  # the rule's home is mgdata.labels; re-exported
 from mgdata.splits import unit_hash
 
 Mode = Literal["major", "minor"]
@@ -90,21 +90,13 @@ def track_tags(style: str, mode: str, tempo_class: str) -> list[str]:
     return [style, *mood_tags(mode, tempo_class)]
 
 
-@lru_cache(maxsize=1)
-def _paper1():
-    from mgdata.labels import load_mapping
-
-    return load_mapping("paper1")
-
-
-def quadrant_of_tags(tags: list[str]) -> str | None:
-    """Quadrant of a tag list by the paper1 mapping, with the relabel stage's rule (first mapped tag wins).
-
-    Uses :mod:`mgdata.labels` so the corpus and the relabel stage can never disagree.
-    """
-    mapping = _paper1()
-    for tag in tags:
-        quadrant = mapping.quadrant_of(tag)
-        if quadrant is not None:
-            return quadrant
-    return None
+__all__ = [
+    "AROUSAL_SALT",
+    "FAST_SHARE",
+    "MOOD_RULE",
+    "Mode",
+    "arousal_class",
+    "mood_tags",
+    "quadrant_of_tags",
+    "track_tags",
+]

@@ -30,7 +30,6 @@ be wasted compute. ``clean`` covers every split.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from mgdata.embed.deform import make_deformation
 from mgdata.embed.records import EmbeddingRecord
 from mgdata.errors import InputError
 from mgdata.exec import ExecConfig, chunked, executor_for, get_executor
+from mgdata.labels.fields import label_fields, quadrant_of_tags
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
 from mgdata.store import (
@@ -130,42 +130,6 @@ def sample_labels(meta: dict[str, Any]) -> list[str]:
     if meta.get("label") is not None:
         return [str(meta["label"])]
     return []
-
-
-@functools.lru_cache(maxsize=4)
-def _mapping(name: str):
-    from mgdata.labels import load_mapping
-
-    return load_mapping(name)
-
-
-def quadrant_of_tags(tags: list[str] | None, mapping: str = "paper1") -> str | None:
-    """Quadrant of a mood-tag list: that of its first mapped tag in list order (the relabel rule)."""
-    for tag in tags or []:
-        quadrant = _mapping(mapping).quadrant_of(str(tag))
-        if quadrant is not None:
-            return quadrant
-    return None
-
-
-def label_fields(meta: dict[str, Any], *, quadrant: str | None = None, mapping: str = "paper1") -> dict[str, Any]:
-    """The label columns every track-derived record carries: quadrant, mood, style, split, track_id.
-
-    Read from a sample json (corpus mix, generated clip). ``quadrant`` is the json's own
-    if present, else the given one (e.g. from the relabel table), else the ``mapping``
-    quadrant of its mood tags. ``mood`` is the json's ``mood`` or ``mood_tags`` list.
-    A field is ``None`` only when the source has no such information.
-    """
-    mood = meta.get("mood") if isinstance(meta.get("mood"), list) else meta.get("mood_tags")
-    mood = [str(m) for m in mood] if isinstance(mood, list) else None
-    q = meta.get("quadrant") or quadrant or quadrant_of_tags(mood, mapping)
-    return {
-        "quadrant": None if q is None else str(q),
-        "mood": mood,
-        "style": None if meta.get("style") is None else str(meta["style"]),
-        "split": None if meta.get("split") is None else str(meta["split"]),
-        "track_id": None if meta.get("track_id") is None else str(meta["track_id"]),
-    }
 
 
 def _progress(it, total: int, desc: str, enabled: bool = True):

@@ -43,13 +43,13 @@ from tqdm import tqdm
 import mgdata
 from mgdata.audio import decode_audio, encode_flac, rms_db
 from mgdata.config import ShardConfig, to_dict
-from mgdata.embed.build import label_fields
 from mgdata.errors import InputError, ParamsError
 from mgdata.exec import ExecConfig, chunked, executor_for, get_executor
 from mgdata.generate.base import Generator, GenRequest, get_generator
 from mgdata.generate.config import GenerateConfig
 from mgdata.generate.policy import ClipRef, Plan, PlanItem, TrackInfo, derive_seed, plan_generation
 from mgdata.generate.records import GeneratedRecord
+from mgdata.labels.fields import TrackLabels, label_fields, quadrants_of
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
 from mgdata.store import (
@@ -227,7 +227,7 @@ def scan_corpus(
         label_of: ``track_id -> label`` (the labels table).
         report: Stage report for skips and counts.
         track_labels: If given, filled with ``track_id -> label fields`` (quadrant, mood,
-            style, split, track_id; see :func:`mgdata.embed.build.label_fields`) of every
+            style, split, track_id; see :func:`mgdata.labels.label_fields`) of every
             eligible track, copied into the samples generated from it.
         quadrant_of: ``track_id -> quadrant`` of the relabel table, used when the corpus
             json has no ``quadrant`` of its own.
@@ -477,15 +477,6 @@ def generate_with_retries(
     return results
 
 
-def quadrants_of(labels: str | Path | pl.DataFrame) -> dict[str, str]:
-    """``track_id -> quadrant`` of a labels table that has a ``quadrant`` column (else empty)."""
-    df = labels if isinstance(labels, pl.DataFrame) else pl.read_parquet(labels)
-    if "quadrant" not in df.columns or "track_id" not in df.columns:
-        return {}
-    rows = df.select(pl.col("track_id").cast(pl.Utf8), pl.col("quadrant").cast(pl.Utf8)).iter_rows()
-    return {t: q for t, q in rows if t is not None and q}
-
-
 def sample_label_fields(item: PlanItem, track_labels: dict[str, dict[str, Any]], label_column: str) -> dict[str, Any]:
     """Top-level label fields of a generated sample: those of its source track.
 
@@ -494,7 +485,7 @@ def sample_label_fields(item: PlanItem, track_labels: dict[str, dict[str, Any]],
     as its source's).
     """
     src = track_labels.get(item.clip.track_id) if item.clip is not None else None
-    fields = dict(src) if src else {"quadrant": None, "mood": None, "style": None, "track_id": None}
+    fields = dict(src) if src else {**TrackLabels().to_dict(), "track_id": None}
     if fields.get("quadrant") is None and label_column == "quadrant":
         fields["quadrant"] = item.label
     if fields.get("track_id") is None and item.clip is not None:

@@ -4,9 +4,9 @@
   ``to_dict`` *is* the sample json, see CONTRACTS "Stems stored once");
 * :class:`PairRecord` is one row of ``pairs.parquet`` (an ordered pair of two
   stem-windows of the same track and window; both directions are present);
-* :class:`TrackLabels` carries the three label tasks (``quadrant``, ``mood``,
-  ``style``) copied onto every record of a track, read from the corpus
-  ``manifest.parquet`` or the mix jsons (null where the source has none).
+* :class:`~mgdata.labels.TrackLabels` (re-exported from :mod:`mgdata.labels`) carries the
+  three label tasks (``quadrant``, ``mood``, ``style``) copied onto every record of a track,
+  read here from the corpus ``manifest.parquet`` or the mix jsons (null where the source has none).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mgdata.errors import InputError
+from mgdata.labels.fields import TrackLabels
 from mgdata.store import make_key
 
 # Columns of pairs.parquet, in file order.
@@ -31,39 +32,6 @@ def stem_window_key(track_id: str, window_index: int, stem_index: int) -> str:
 def pair_key(a_key: str, b_key: str, track_id: str, window_index: int, stem_a_index: int, stem_b_index: int) -> str:
     """Key of the ordered pair (A, B): ``{track_id}_w{window:03d}_s{a:02d}_s{b:02d}``."""
     return make_key(track_id, f"w{window_index:03d}", f"s{stem_a_index:02d}", f"s{stem_b_index:02d}")
-
-
-@dataclass(frozen=True)
-class TrackLabels:
-    """The label tasks of one track (None where the source has none).
-
-    Attributes:
-        quadrant: Emotion quadrant (activated_pleasant, ...).
-        mood: MTG-Jamendo mood tags (multi-label).
-        style: Repertoire (bach, monteverdi, ...) or, for MoisesDB, the genre.
-    """
-
-    quadrant: str | None = None
-    mood: tuple[str, ...] | None = None
-    style: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (mood as a list)."""
-        return {
-            "quadrant": self.quadrant,
-            "mood": list(self.mood) if self.mood is not None else None,
-            "style": self.style,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrackLabels:
-        """From a dict holding (some of) ``quadrant``, ``mood``, ``style``; other keys ignored."""
-        mood = data.get("mood")
-        return cls(
-            quadrant=str(data["quadrant"]) if data.get("quadrant") is not None else None,
-            mood=tuple(str(m) for m in mood) if mood is not None else None,
-            style=str(data["style"]) if data.get("style") is not None else None,
-        )
 
 
 @dataclass(frozen=True)
@@ -207,7 +175,10 @@ def labels_from_manifest(path: str | Path) -> dict[str, TrackLabels]:
     if "track_id" not in df.columns:
         raise InputError(str(path), "manifest has no track_id column")
     cols = [c for c in ("quadrant", "mood", "style") if c in df.columns]
-    return {str(r["track_id"]): TrackLabels.from_dict(r) for r in df.select("track_id", *cols).iter_rows(named=True)}
+    return {
+        str(r["track_id"]): TrackLabels.from_dict(r, where=str(path))
+        for r in df.select("track_id", *cols).iter_rows(named=True)
+    }
 
 
 def labels_from_mix(mix_dir: str | Path) -> dict[str, TrackLabels]:
