@@ -125,6 +125,13 @@ def test_download_cut_mid_transfer_is_resumed(hub, tmp_path):
     assert {got.pop("hub.lock.json"), got.pop("README.md")} and got == files_of(hub.art)
 
 
+def test_5xx_on_a_file_download_is_retried(hub, tmp_path):
+    hub.fail("GET", SHARD, status=500)
+    waits = Waits()
+    pull_artifact(URI, tmp_path / "out", api=api_for(hub.url), policy=POLICY, sleep=waits)
+    assert hub.count("GET", SHARD) == 2 and waits == [0.5]
+
+
 def test_download_cut_every_time_fails_and_nothing_lands(hub, tmp_path):
     out = tmp_path / "out"
     pull_artifact(URI, out, api=api_for(hub.url), policy=POLICY)
