@@ -186,26 +186,28 @@ def build_decision(
     train_pairs, val_pairs = list(data.split(cfg.train_split)), list(data.split(cfg.val_split))
     # Only the first seed checkpoints into out/ (it is the saved, rendered model); the others train in memory.
     jobs = [_TrainJob(train_pairs, val_pairs, data.k, c, str(out) if i == 0 else None) for i, c in enumerate(cfgs)]
-    with get_executor(executor_for(executor)) as ex:
-        trs = list(ex.imap(_run_train_job, jobs, desc="decision: train seeds", progress=progress))
-    for s, tr in zip(seeds, trs):
-        if not tr.finished:
-            raise InputError(out, f"training of seed {s} stopped before the schedule ended")
-    t_train = time.perf_counter() - t0
     sil = silence_token(data.codebook)
-    evs = [
-        evaluate(
-            tr.model,
-            data.split(cfg.test_split),
-            data.split(cfg.train_split),
-            c,
-            silence=sil,
-            executor=executor,
-            progress=progress,
-        )
-        for tr, c in zip(trs, cfgs)
-    ]
-    t_eval = time.perf_counter() - t0 - t_train
+    trs: list[TrainResult] = []
+    evs: list[EvalResult] = []
+    with get_executor(executor_for(executor)) as ex:
+        # Each seed is evaluated as soon as its training returns, while the later seeds still train: with 3 seeds
+        # on 2 workers the third trains alone, and the first two evaluations fill the idle worker meanwhile.
+        for c, tr in zip(cfgs, ex.imap(_run_train_job, jobs, desc="decision: train seeds", progress=progress)):
+            if not tr.finished:
+                raise InputError(out, f"training of seed {c.seed} stopped before the schedule ended")
+            trs.append(tr)
+            evs.append(
+                evaluate(
+                    tr.model,
+                    data.split(cfg.test_split),
+                    data.split(cfg.train_split),
+                    c,
+                    silence=sil,
+                    executor=executor,
+                    progress=progress,
+                )
+            )
+    t_train_eval = time.perf_counter() - t0
     tr, ev = trs[0], evs[0]
     renders: list[dict[str, Any]] = []
     if stems_path is not None and cfg.n_renders > 0:
@@ -222,7 +224,7 @@ def build_decision(
             "per_seed": {str(s): h for s, h in zip(seeds, per_seed)},
         },
         "layout_per_stem_window": int(data.layout == "stem-window"),
-        "seconds": {"train": t_train, "evaluate": t_eval, "total": time.perf_counter() - t0},
+        "seconds": {"train_evaluate": t_train_eval, "total": time.perf_counter() - t0},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "n_renders": len(renders),
     }
