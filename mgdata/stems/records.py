@@ -6,7 +6,9 @@
   stem-windows of the same track and window; both directions are present);
 * :class:`~mgdata.labels.TrackLabels` (re-exported from :mod:`mgdata.labels`) carries the
   three label tasks (``quadrant``, ``mood``, ``style``) copied onto every record of a track,
-  read here from the corpus ``manifest.parquet`` or the mix jsons (null where the source has none).
+  read here from the corpus ``manifest.parquet`` or the mix jsons (null where the source has none);
+* :class:`StemsResult` is what :func:`mgdata.stems.build.build_stems` returns (counts, maps,
+  the pair rows and, in memory, the samples).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from mgdata.errors import InputError
 from mgdata.labels.fields import TrackLabels
-from mgdata.store import make_key
+from mgdata.store import Sample, make_key
 
 # Columns of pairs.parquet, in file order.
 PAIR_COLUMNS = ("pair_key", "a_key", "b_key", "track_id", "window_index", "stem_a", "stem_b", "split")
@@ -148,6 +150,102 @@ def pairs_table_bytes(pairs: list[PairRecord]) -> bytes:
     return buf.getvalue()
 
 
+@dataclass
+class StemsResult:
+    """What :func:`build_stems` produced.
+
+    Attributes:
+        out_dir: Artifact directory, or ``None`` when built in memory.
+        fingerprint: Content fingerprint (params + shards + upstream).
+        tracks_in: Tracks received from the source (after its own skips).
+        tracks_used: Tracks that gave at least one window.
+        windows: Windows planned over the used tracks.
+        stem_windows: Stem-window samples (stored once each).
+        windows_per_split: Split -> windows.
+        stem_windows_per_split: Split -> stem-window samples.
+        pairs_per_split: Split -> ordered pairs in the index.
+        tracks_per_split: Split -> tracks used.
+        silent_stem_windows: (stem, window) slots dropped as silent.
+        silent_by_stem: Normalised stem type -> windows where it was silent.
+        excluded_stems: Normalised stem type -> tracks where it was excluded.
+        pairs_near_duplicate: Ordered pairs dropped as near-duplicates (both directions count).
+        stem_windows_unpaired: Non-silent stem-windows left without a partner (not stored).
+        tracks_too_short: Tracks shorter than one window.
+        tracks_bad_audio: Tracks with non-finite samples.
+        tracks_rescaled: Tracks scaled down because a stem exceeded full scale.
+        samples: The stem-window samples, only when ``out_dir`` is ``None``.
+        pairs: The pair index rows (in write order).
+        summary: The writer's ``artifact.json`` content, when written.
+    """
+
+    out_dir: Path | None
+    fingerprint: str
+    tracks_in: int = 0
+    tracks_used: int = 0
+    windows: int = 0
+    stem_windows: int = 0
+    windows_per_split: dict[str, int] = field(default_factory=dict)
+    stem_windows_per_split: dict[str, int] = field(default_factory=dict)
+    pairs_per_split: dict[str, int] = field(default_factory=dict)
+    tracks_per_split: dict[str, int] = field(default_factory=dict)
+    silent_stem_windows: int = 0
+    silent_by_stem: dict[str, int] = field(default_factory=dict)
+    excluded_stems: dict[str, int] = field(default_factory=dict)
+    pairs_near_duplicate: int = 0
+    stem_windows_unpaired: int = 0
+    tracks_too_short: int = 0
+    tracks_bad_audio: int = 0
+    tracks_rescaled: int = 0
+    samples: list[Sample] = field(default_factory=list, repr=False)
+    pairs: list[PairRecord] = field(default_factory=list, repr=False)
+    summary: dict[str, Any] | None = None
+
+    _COUNTS = (
+        "tracks_in",
+        "tracks_used",
+        "windows",
+        "stem_windows",
+        "silent_stem_windows",
+        "pairs_near_duplicate",
+        "stem_windows_unpaired",
+        "tracks_too_short",
+        "tracks_bad_audio",
+        "tracks_rescaled",
+    )
+    _MAPS = (
+        "windows_per_split",
+        "stem_windows_per_split",
+        "pairs_per_split",
+        "tracks_per_split",
+        "silent_by_stem",
+        "excluded_stems",
+    )
+
+    @property
+    def n_pairs(self) -> int:
+        """Total ordered pairs over all splits."""
+        return sum(self.pairs_per_split.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (no samples, no pair rows)."""
+        return {
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+            "fingerprint": self.fingerprint,
+            "pairs": self.n_pairs,
+            **{k: getattr(self, k) for k in self._COUNTS},
+            **{k: dict(sorted(getattr(self, k).items())) for k in self._MAPS},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StemsResult:
+        """Inverse of :meth:`to_dict` (samples, pair rows and summary are not restored)."""
+        return cls(
+            out_dir=Path(data["out_dir"]) if data.get("out_dir") else None,
+            fingerprint=data["fingerprint"],
+            **{k: data[k] for k in (*cls._COUNTS, *cls._MAPS) if k in data},
+        )
+
+
 def read_pairs(path: str | Path) -> list[PairRecord]:
     """Rows of a ``pairs.parquet`` (a file, or an artifact folder holding one)."""
     import polars as pl
@@ -196,6 +294,7 @@ __all__ = [
     "PAIR_COLUMNS",
     "PairRecord",
     "StemWindowRecord",
+    "StemsResult",
     "TrackLabels",
     "labels_from_manifest",
     "labels_from_mix",
