@@ -1,4 +1,7 @@
-"""Typed record of a generated sample: its ``to_dict`` *is* the sample's ``json`` member.
+"""Typed records of the ``generate`` builder: a generated sample's json and the build's result.
+
+:class:`GeneratedRecord`'s ``to_dict`` *is* the sample's ``json`` member;
+:class:`GenerateResult` is what :func:`mgdata.generate.build.build_generated` returns.
 
 A generated clip carries its class (``label``, from the budget's label column), the
 label fields of its source track (``quadrant``, ``mood``, ``style``, ``track_id``; text
@@ -12,7 +15,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mgdata.generate.policy import Plan
+from mgdata.store import Sample
 from mgdata.store.codec import record_from_json
+
+#: The split every generated sample belongs to (generated audio is training augmentation).
+SPLIT = "train"
 
 
 @dataclass(frozen=True)
@@ -84,4 +92,57 @@ class GeneratedRecord:
         )
 
 
-__all__ = ["GeneratedRecord"]
+@dataclass
+class GenerateResult:
+    """What :func:`build_generated` did.
+
+    Attributes:
+        generator: Generator name.
+        out_dir: Artifact directory, or ``None`` when nothing was written.
+        fingerprint: Artifact fingerprint (also the ``params_hash`` in provenance).
+        plan: The budget and drawn clips.
+        per_class: Per class: samples, seconds, sources_used (distinct tracks),
+            clips_used (distinct clips), reused (clips from a reuse round).
+        n_samples: Samples in the artifact (written now or resumed).
+        seconds: Their total duration.
+        generated: Samples generated in this run.
+        resumed: Samples found done from an earlier run.
+        retries: Extra generations caused by NaN/silent output.
+        failed: Keys skipped after all retries.
+        samples: The samples (only when ``out_dir`` is ``None``).
+        summary: The artifact summary (``artifact.json``) when written.
+    """
+
+    generator: str
+    out_dir: str | None
+    fingerprint: str
+    plan: Plan
+    per_class: dict[str, dict[str, Any]]
+    n_samples: int
+    seconds: float
+    generated: int
+    resumed: int
+    retries: int
+    failed: list[str] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (without the audio)."""
+        return {
+            "generator": self.generator,
+            "out_dir": self.out_dir,
+            "fingerprint": self.fingerprint,
+            "budget": self.plan.budget.to_dict(),
+            "excluded": dict(self.plan.excluded),
+            "per_class": self.per_class,
+            "n_samples": self.n_samples,
+            "seconds": self.seconds,
+            "generated": self.generated,
+            "resumed": self.resumed,
+            "retries": self.retries,
+            "failed": list(self.failed),
+        }
+
+
+__all__ = ["SPLIT", "GenerateResult", "GeneratedRecord"]
