@@ -1,4 +1,7 @@
-"""Typed record of an embedding sample: its ``to_dict`` *is* the sample's ``json`` member.
+"""Typed records of the ``embed`` builder: an embedding sample's json and the build's result.
+
+:class:`EmbeddingRecord`'s ``to_dict`` *is* the sample's ``json`` member;
+:class:`EmbedResult` is what :func:`mgdata.embed.build.build_embeddings` returns.
 
 One :class:`EmbeddingRecord` per input sample (a corpus track, a generated clip). The
 ``npy`` beside it holds the sample's vector ``[dim]``, its clip vectors ``[n_clips, dim]``
@@ -10,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mgdata.labels.fields import RECORD_LABEL_FIELDS
 from mgdata.store.codec import record_from_json
 
-#: The label columns every track-derived record carries (null where the source has none).
-LABEL_FIELDS = ("quadrant", "mood", "style", "split", "track_id")
+#: The label columns every track-derived record carries (null where the source has none; :mod:`mgdata.labels`).
+LABEL_FIELDS = RECORD_LABEL_FIELDS
 #: Fields left out of the json when unset (they exist for one aggregation only).
 _OPTIONAL = ("clip_starts_s", "frame_times_s")
 
@@ -101,4 +108,59 @@ class EmbeddingRecord:
         return record_from_json(cls, data, what="embedding", optional={*_OPTIONAL, *LABEL_FIELDS, "label"} - {"split"})
 
 
-__all__ = ["EmbeddingRecord", "LABEL_FIELDS"]
+@dataclass
+class EmbedResult:
+    """What :func:`build_embeddings` produced.
+
+    Attributes:
+        out_dir: Output directory, or ``None`` for an in-memory build.
+        artifact: Input artifact directory.
+        embedder: The embedder's ``describe()``.
+        scenario: The deformation's ``describe()``.
+        dim: Embedding dimension.
+        dtype: Stored dtype.
+        aggregation: ``mean`` or ``none``.
+        samples: Embedded samples per split (resumed ones included).
+        rows: Rows of each consolidated ``{split}`` matrix.
+        matrices: ``{split: [rows, dim]}``; filled only for an in-memory build.
+        tables: ``{split: polars.DataFrame}`` (keys, labels); in-memory build only.
+        fingerprint: Fingerprint of the output artifact.
+    """
+
+    out_dir: Path | None
+    artifact: str
+    embedder: dict[str, Any]
+    scenario: dict[str, Any]
+    dim: int
+    dtype: str
+    aggregation: str
+    samples: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (without the matrices and tables)."""
+        return {
+            "out_dir": None if self.out_dir is None else str(self.out_dir),
+            "artifact": self.artifact,
+            "embedder": self.embedder,
+            "scenario": self.scenario,
+            "dim": self.dim,
+            "dtype": self.dtype,
+            "aggregation": self.aggregation,
+            "samples": dict(self.samples),
+            "rows": dict(self.rows),
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EmbedResult:
+        """Inverse of :meth:`to_dict` (matrices and tables are not restored)."""
+        data = dict(data)
+        out = data.pop("out_dir")
+        return cls(out_dir=None if out is None else Path(out), **data)
+
+
+__all__ = ["EmbedResult", "EmbeddingRecord", "LABEL_FIELDS"]

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: The label tasks of a track, in the order records carry them.
 LABEL_FIELDS = ("quadrant", "mood", "style")
+#: The label columns of a track-derived record (:func:`label_fields`): the tasks plus where the row comes from.
+RECORD_LABEL_FIELDS = (*LABEL_FIELDS, "split", "track_id")
 
 
 @functools.lru_cache(maxsize=4)
@@ -151,6 +153,7 @@ def quadrants_of(labels: str | Path | pl.DataFrame) -> dict[str, str]:
 __all__ = [
     "DEFAULT_MAPPING",
     "LABEL_FIELDS",
+    "RECORD_LABEL_FIELDS",
     "TrackLabels",
     "label_fields",
     "quadrant_of_tags",
