@@ -8,6 +8,7 @@ Pipeline glue only: the default paths of the pipeline, opening the source named 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,26 +88,34 @@ def build_stems_stage(
 
     report = report if report is not None else StageReport(BUILDER)
     if cfg.source == "moisesdb":
-        tracks, track_ids, upstream, labels = _open_moisesdb(cfg, report)
+        src = _open_moisesdb(cfg, report)
     else:
-        tracks, track_ids, upstream, labels = _open_corpus(cfg, corpus_stems_dir, manifest, report)
+        src = _open_corpus(cfg, corpus_stems_dir, manifest, report)
     report.set("source", cfg.source)  # strings and dicts go to the stage report, not the metrics
-    report.set("upstream", {k: upstream.get(k) for k in ("source", "source_version", "licence", "fingerprint", "path")})
+    keys = ("source", "source_version", "licence", "fingerprint", "path")
+    report.set("upstream", {k: src.upstream.get(k) for k in keys})
     return build_stems(
-        tracks,
+        src.tracks,
         out_dir,
         cfg=cfg,
         shards=shards,
         report=report,
-        track_ids=track_ids,
-        upstream=upstream,
-        labels=labels,
+        track_ids=src.track_ids,
+        upstream=src.upstream,
+        labels=src.labels,
         executor=executor,
         progress=progress,
     )
 
 
-_Source = tuple["Iterable[MultitrackTrack]", list[str], dict[str, Any], "Mapping[str, TrackLabels] | None"]
+@dataclass
+class _Source:
+    """An opened source: its tracks (streamed), all their ids, its upstream description and labels."""
+
+    tracks: Iterable[MultitrackTrack]
+    track_ids: list[str]
+    upstream: dict[str, Any]
+    labels: Mapping[str, TrackLabels] | None
 
 
 def _open_moisesdb(cfg: StemsConfig, report: StageReport) -> _Source:
@@ -124,7 +133,7 @@ def _open_moisesdb(cfg: StemsConfig, report: StageReport) -> _Source:
         fail_on_error=cfg.fail_on_error,
         max_tracks=cfg.max_tracks,
     )
-    return tracks, track_ids, upstream, None
+    return _Source(tracks, track_ids, upstream, None)
 
 
 def _open_corpus(cfg: StemsConfig, stems_dir: str | Path, manifest: str | Path | None, report: StageReport) -> _Source:
@@ -144,7 +153,7 @@ def _open_corpus(cfg: StemsConfig, stems_dir: str | Path, manifest: str | Path |
         fail_on_error=cfg.fail_on_error,
         max_tracks=cfg.max_tracks,
     )
-    return tracks, track_ids, upstream, labels
+    return _Source(tracks, track_ids, upstream, labels)
 
 
 __all__ = ["build_stems_stage", "run"]
