@@ -1,0 +1,78 @@
+"""The musicnn log-mel front end and its 3 s patching, as the original extractor computes them.
+
+``musicnn.extractor.batch_data`` loads audio at 16 kHz, takes librosa's power
+mel spectrogram (FFT 512, hop 256, 96 Slaney mel bands, centred frames), casts it
+to float16 (the models were trained on float16-stored spectrograms), applies
+``log10(10000 x + 1)`` in float16 arithmetic and cuts non-overlapping patches of
+187 frames (3 s). This module does the same steps with the same numpy/librosa
+calls, so the port sees the inputs the TensorFlow graph saw.
+
+One deliberate deviation: in float16, ``10000 x`` overflows to ``inf`` when a mel
+band's power exceeds 6.55 (loud tonal content), and the original then feeds
+``inf`` to the network (NaN tags). Here such bins get the largest finite value,
+``log10(65504 + 1)`` in float16 (4.816); everywhere else the result is identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SR = 16000
+FFT_SIZE = 512
+FFT_HOP = 256
+N_MELS = 96
+# librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1, as extractor.py computes it.
+PATCH_FRAMES = 187
+
+_F16_LOG_MAX = np.log10(np.float16(65504.0) + np.float16(1.0))
+
+
+def log_mel(audio: np.ndarray, sr: int = SR) -> np.ndarray:
+    """Log-compressed mel spectrogram of mono 16 kHz audio.
+
+    Args:
+        audio: Mono float samples at :data:`SR` (resample first: the original used
+            ``librosa.load(sr=16000)``, whose default resampler is soxr HQ as in
+            :func:`mgdata.audio.resample`).
+        sr: Must equal :data:`SR`.
+
+    Returns:
+        ``[frames, 96]`` float32 (values of float16 precision), ``frames = 1 + len // 256``.
+    """
+    import librosa  # deferred: importing librosa costs ~1 s and only this function needs it
+
+    if sr != SR:
+        raise ValueError(f"musicnn front end needs {SR} Hz audio, got {sr} Hz")
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    mel = librosa.feature.melspectrogram(y=audio, sr=SR, hop_length=FFT_HOP, n_fft=FFT_SIZE, n_mels=N_MELS).T
+    mel16 = mel.astype(np.float16)
+    # Same float16 expression as extractor.py: each operation rounds to float16.
+    with np.errstate(over="ignore"):
+        out = np.log10(10000 * mel16 + 1)
+    out[~np.isfinite(out)] = _F16_LOG_MAX
+    return out.astype(np.float32)
+
+
+def patches(logmel: np.ndarray, n_frames: int = PATCH_FRAMES, *, pad_short: bool = True) -> np.ndarray:
+    """Cut a log-mel spectrogram into non-overlapping patches, as ``batch_data`` does.
+
+    Only whole patches are kept (the tail shorter than ``n_frames`` is dropped, as in
+    the original). A spectrogram shorter than one patch, which the original rejects
+    with an error, is zero-padded to one patch when ``pad_short`` (zero is the log-mel
+    of silence).
+
+    Args:
+        logmel: ``[frames, 96]``.
+        n_frames: Patch length in frames.
+        pad_short: Pad a too-short input instead of returning no patch.
+
+    Returns:
+        ``[patches, n_frames, 96]`` float32.
+    """
+    logmel = np.asarray(logmel, dtype=np.float32)
+    if logmel.shape[0] < n_frames:
+        if not pad_short:
+            return np.zeros((0, n_frames, logmel.shape[1]), dtype=np.float32)
+        logmel = np.pad(logmel, ((0, n_frames - logmel.shape[0]), (0, 0)))
+    n = (logmel.shape[0] - n_frames) // n_frames + 1
+    return np.ascontiguousarray(logmel[: n * n_frames].reshape(n, n_frames, logmel.shape[1]))

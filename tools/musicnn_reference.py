@@ -1,0 +1,142 @@
+"""Reference outputs of the original TensorFlow musicnn extractor, for testing the PyTorch port.
+
+Runs ``musicnn.extractor.extractor`` (the wheel's own code, TensorFlow graph and
+librosa front end) on a few deterministic synthesized clips and writes small
+arrays to ``tests/fixtures/musicnn/``; ``tests/test_musicnn_reference.py`` compares
+``mgdata.musicnn`` with them. TensorFlow is never a dependency of mgdata: this
+script runs once, in a throwaway venv::
+
+    python3 -m venv /tmp/tfvenv
+    /tmp/tfvenv/bin/pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 librosa
+    /tmp/tfvenv/bin/pip install --no-deps musicnn==0.1.0     # its numpy<1.17 / tensorflow pins are not wanted
+    TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python tools/musicnn_reference.py --out tests/fixtures/musicnn
+
+The clips (:func:`synth_clips`) use numpy only and are quantised to 16-bit PCM, so
+the test regenerates the very same samples (their sha256 is stored and checked)
+instead of committing audio. Levels stay below the point where the original's
+float16 ``10000 * mel`` overflows to ``inf`` (a mel power above 6.55), where the
+original returns NaN tags and the port clamps (see ``mgdata/musicnn/frontend.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SR = 16000
+CLIP_S = 6.5  # 407 frames: two whole 3 s patches and a dropped tail, as the extractor batches
+MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
+
+
+def synth_clips(sr: int = SR) -> dict[str, np.ndarray]:
+    """Three deterministic test clips as int16 PCM: harmonic chords, noise bursts, a beat with bass.
+
+    Returns:
+        Clip name -> int16 samples at ``sr``.
+    """
+    n = int(CLIP_S * sr)
+    t = np.arange(n) / sr
+    clips: dict[str, np.ndarray] = {}
+
+    # Harmonic tones: a I-IV-V-I progression of 1.6 s chords, 6 partials with 1/k amplitudes.
+    chords = ((220.0, 277.18, 329.63), (293.66, 369.99, 440.0), (329.63, 415.3, 493.88), (220.0, 277.18, 329.63))
+    x = np.zeros(n)
+    seg = n // len(chords)
+    for i, chord in enumerate(chords):
+        tt = t[: seg if i < len(chords) - 1 else n - i * seg]
+        env = np.minimum(1.0, tt / 0.02) * np.exp(-tt / 1.5)
+        for f0 in chord:
+            for k in range(1, 7):
+                x[i * seg : i * seg + tt.size] += env * np.sin(2 * np.pi * k * f0 * tt) / k
+    clips["tones"] = x * (0.02 / 1.0)
+
+    # Noise bursts: white noise with 8 Hz gated decaying envelopes.
+    rng = np.random.default_rng(18)
+    phase = (t * 4.0) % 1.0
+    clips["noise"] = 0.05 * rng.standard_normal(n) * np.exp(-phase * 12.0)
+
+    # A beat: low sine kicks every 0.5 s, hi-hat noise on off-beats, a plucked bass line.
+    beat = (t % 0.5) / 0.5
+    kick = np.sin(2 * np.pi * 55.0 * (t % 0.5)) * np.exp(-(t % 0.5) * 25.0)
+    hat = rng.standard_normal(n) * np.exp(-((t + 0.25) % 0.5) * 60.0)
+    bass_f = np.where(beat < 0.5, 82.41, 110.0)
+    bass = np.sin(2 * np.pi * bass_f * t) * np.exp(-((t % 0.25) * 8.0))
+    clips["beat"] = 0.04 * kick + 0.01 * hat + 0.02 * bass
+
+    return {k: np.round(np.clip(v, -1.0, 1.0) * 32767.0).astype(np.int16) for k, v in clips.items()}
+
+
+def pcm_sha256(pcm: np.ndarray) -> str:
+    """Hash of the little-endian int16 samples (the test checks it regenerates the same clip)."""
+    return hashlib.sha256(pcm.astype("<i2").tobytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the original extractor on the clips and write ``<model>.npz`` + ``reference.json``."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/musicnn"))
+    args = ap.parse_args(argv)
+
+    import librosa
+    import soundfile as sf
+    import tensorflow as tf
+    from musicnn import configuration, extractor
+
+    # The extractor runs batches of BATCH_SIZE patches and, past the first batch, concatenates
+    # stale feature arrays (penultimate, cnn1-3); one batch for the whole clip avoids that bug.
+    configuration.BATCH_SIZE = 1024
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    clips = synth_clips()
+    meta: dict = {
+        "sr": SR,
+        "clip_s": CLIP_S,
+        "clips": {k: pcm_sha256(v) for k, v in clips.items()},
+        "versions": {
+            "tensorflow": tf.__version__,
+            "librosa": librosa.__version__,
+            "numpy": np.__version__,
+            "soundfile": sf.__version__,
+            "musicnn": "0.1.0",
+        },
+        "models": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for name, pcm in clips.items():
+            paths[name] = Path(tmp) / f"{name}.wav"
+            sf.write(paths[name], pcm, SR, subtype="PCM_16")
+        _batch, spectrogram = extractor.batch_data(str(paths["tones"]), 187, 187)
+        np.savez_compressed(args.out / "logmel_tones.npz", spectrogram=spectrogram.astype(np.float16))
+        for model in MODELS:
+            arrays: dict[str, np.ndarray] = {}
+            for name, path in paths.items():
+                print(f"{model} {name}", file=sys.stderr)
+                with contextlib.redirect_stdout(sys.stderr):  # the extractor prints progress
+                    taggram, _labels, feats = extractor.extractor(str(path), model=model, extract_features=True)
+                arrays[f"{name}/taggram"] = np.asarray(taggram, dtype=np.float32)
+                if "vgg" in model:
+                    arrays[f"{name}/pool5"] = np.asarray(feats["pool5"], dtype=np.float32)
+                else:
+                    for layer in ("penultimate", "max_pool", "mean_pool"):
+                        arrays[f"{name}/{layer}"] = np.asarray(feats[layer], dtype=np.float32)
+                if not np.isfinite(arrays[f"{name}/taggram"]).all():
+                    raise SystemExit(f"{model} {name}: non-finite taggram (float16 overflow?)")
+            np.savez_compressed(args.out / f"{model}.npz", **arrays)
+            meta["models"][model] = {k: list(v.shape) for k, v in arrays.items()}
+    (args.out / "reference.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    sys.exit(main())
