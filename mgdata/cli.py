@@ -27,6 +27,7 @@ CLI_MODULES: tuple[str, ...] = (
     "mgdata.classify.cli",
     "mgdata.hub.cli",
     "mgdata.decision.cli",
+    "mgdata.musicnn.tagger",
 )
 
 
