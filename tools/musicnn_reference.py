@@ -9,7 +9,14 @@ script runs once, in a throwaway venv::
     python3 -m venv /tmp/tfvenv
     /tmp/tfvenv/bin/pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 librosa
     /tmp/tfvenv/bin/pip install --no-deps musicnn==0.1.0     # its numpy<1.17 / tensorflow pins are not wanted
-    TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python tools/musicnn_reference.py --out tests/fixtures/musicnn
+    TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python tools/musicnn_reference.py      # -> tests/fixtures/musicnn/numpy2
+    /tmp/tfvenv/bin/pip install numpy==1.26.4 "ml_dtypes<0.5.2"    # (in a copy of the venv) the wheel's own era:
+    TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python tools/musicnn_reference.py      # -> tests/fixtures/musicnn/numpy1
+
+The extractor's log step, ``np.log10(10000 * x + 1)`` on a float16 spectrogram, runs in
+float32 under numpy 1.x and in float16 under numpy >= 2 (NEP 50 promotion), so the
+references are written per numpy major version, into ``numpy<major>/``; the port's
+``log_mel(float16_log=...)`` covers both.
 
 The clips (:func:`synth_clips`) use numpy only and are quantised to 16-bit PCM, so
 the test regenerates the very same samples (their sha256 is stored and checked)
@@ -82,8 +89,10 @@ def pcm_sha256(pcm: np.ndarray) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the original extractor on the clips and write ``<model>.npz`` + ``reference.json``."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/musicnn"))
+    ap.add_argument("--out", type=Path, default=None, help="default: tests/fixtures/musicnn/numpy<major>")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = Path("tests/fixtures/musicnn") / f"numpy{np.__version__.split('.')[0]}"
 
     import librosa
     import soundfile as sf
@@ -115,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             paths[name] = Path(tmp) / f"{name}.wav"
             sf.write(paths[name], pcm, SR, subtype="PCM_16")
         _batch, spectrogram = extractor.batch_data(str(paths["tones"]), 187, 187)
-        np.savez_compressed(args.out / "logmel_tones.npz", spectrogram=spectrogram.astype(np.float16))
+        # The first patch, in the dtype the extractor produced (float32 under numpy 1, float16 under 2).
+        np.savez_compressed(args.out / "logmel_tones.npz", spectrogram=spectrogram[:187])
         for model in MODELS:
             arrays: dict[str, np.ndarray] = {}
             for name, path in paths.items():

@@ -3,14 +3,19 @@
 ``musicnn.extractor.batch_data`` loads audio at 16 kHz, takes librosa's power
 mel spectrogram (FFT 512, hop 256, 96 Slaney mel bands, centred frames), casts it
 to float16 (the models were trained on float16-stored spectrograms), applies
-``log10(10000 x + 1)`` in float16 arithmetic and cuts non-overlapping patches of
-187 frames (3 s). This module does the same steps with the same numpy/librosa
-calls, so the port sees the inputs the TensorFlow graph saw.
+``log10(10000 x + 1)`` and cuts non-overlapping patches of 187 frames (3 s). This
+module does the same steps with the same numpy/librosa calls, so the port sees the
+inputs the TensorFlow graph saw.
 
-One deliberate deviation: in float16, ``10000 x`` overflows to ``inf`` when a mel
-band's power exceeds 6.55 (loud tonal content), and the original then feeds
-``inf`` to the network (NaN tags). Here such bins get the largest finite value,
-``log10(65504 + 1)`` in float16 (4.816); everywhere else the result is identical.
+The log step depends on the numpy version, because ``10000 * x`` with ``x`` float16
+follows numpy's promotion rules: numpy 1.x (the wheel declares ``numpy<1.17``)
+promotes to float32 (value-based casting: 10000 needs uint16, and float16 with uint16
+gives float32), numpy >= 2 keeps float16 (NEP 50), which rounds the log to float16
+and overflows to ``inf`` where a mel band's power exceeds 6.55 (loud tonal content;
+the extractor then returns NaN tags). The default here is the numpy-1 result, what
+the package computed when it was released; ``float16_log=True`` reproduces the
+extractor under numpy >= 2, except that overflowing bins get the largest finite
+value, ``log10(65504 + 1)`` in float16 (4.816), instead of ``inf``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ PATCH_FRAMES = 187
 _F16_LOG_MAX = np.log10(np.float16(65504.0) + np.float16(1.0))
 
 
-def log_mel(audio: np.ndarray, sr: int = SR) -> np.ndarray:
+def log_mel(audio: np.ndarray, sr: int = SR, *, float16_log: bool = False) -> np.ndarray:
     """Log-compressed mel spectrogram of mono 16 kHz audio.
 
     Args:
@@ -35,9 +40,11 @@ def log_mel(audio: np.ndarray, sr: int = SR) -> np.ndarray:
             ``librosa.load(sr=16000)``, whose default resampler is soxr HQ as in
             :func:`mgdata.audio.resample`).
         sr: Must equal :data:`SR`.
+        float16_log: Compute the log in float16 as the extractor does under numpy >= 2
+            (default: in float32, as under numpy 1.x; see the module docstring).
 
     Returns:
-        ``[frames, 96]`` float32 (values of float16 precision), ``frames = 1 + len // 256``.
+        ``[frames, 96]`` float32, ``frames = 1 + len // 256``.
     """
     import librosa  # deferred: importing librosa costs ~1 s and only this function needs it
 
@@ -45,8 +52,11 @@ def log_mel(audio: np.ndarray, sr: int = SR) -> np.ndarray:
         raise ValueError(f"musicnn front end needs {SR} Hz audio, got {sr} Hz")
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     mel = librosa.feature.melspectrogram(y=audio, sr=SR, hop_length=FFT_HOP, n_fft=FFT_SIZE, n_mels=N_MELS).T
-    mel16 = mel.astype(np.float16)
-    # Same float16 expression as extractor.py: each operation rounds to float16.
+    mel16 = mel.astype(np.float16)  # the quantisation the models were trained with
+    if not float16_log:
+        # numpy 1.x evaluated extractor.py's `10000 * audio_rep` in float32: the same ops, explicitly.
+        return np.log10(10000 * mel16.astype(np.float32) + 1)
+    # extractor.py's expression under numpy >= 2: each operation rounds to float16.
     with np.errstate(over="ignore"):
         out = np.log10(10000 * mel16 + 1)
     out[~np.isfinite(out)] = _F16_LOG_MAX
