@@ -45,7 +45,7 @@ def _params() -> dict:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["corpus"] |= {"composers": ["bach"], "n_tracks": 24, "max_duration_s": 20.0}
     raw["tokens"] |= {"frames_cache": "", "segment_s": [0.5], "k": [16]}
-    raw["decision"] |= {"max_epochs": 2}
+    raw["decision"] |= {"max_epochs": 2, "trials": 1}
     raw["classify"] |= {"generators": [], "scenarios": [], "trials": 1, "permutations": 50}
     raw["embed"]["artifacts"] = [a for a in raw["embed"]["artifacts"] if a["name"] == "corpus"]
     raw["executor"] = {"backend": "serial", "workers": 1, "ray_address": None, "max_pending": 0}
