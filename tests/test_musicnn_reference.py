@@ -79,8 +79,15 @@ def test_port_matches_tensorflow(model_name, variant, clips):
     model, labels = _load(model_name)
     assert len(labels) == 50
     ref = np.load(FIXTURES / variant / f"{model_name}.npz")
+    overflow = json.loads((FIXTURES / variant / "reference.json").read_text())["input_overflow"]
+    # Under numpy 2 the original fed inf for the loud clip; TensorFlow's kernels turned it into finite
+    # but distorted tags, which the port (clamping the log) does not emulate: nothing to compare there.
+    skipped = sorted(c for c, frac in overflow.items() if frac > 0)
+    assert skipped == ([] if variant == "numpy1" else ["loud"])
     report = []
     for clip, audio in clips.items():
+        if clip in skipped:
+            continue
         with torch.no_grad():
             out = model(torch.from_numpy(patches(log_mel(audio, float16_log=VARIANTS[variant]))))
         for key in ref.files:
