@@ -19,9 +19,12 @@ $(BIN)/python:
 # registry and pulls several GB of CUDA wheels.
 # Every other package at the exact version in constraints.txt: other versions run other kernels and change the
 # last bits of embeddings, codebooks and models (README, "Same bytes on every machine").
+# musicnn: the trained MusiCNN/VGG checkpoints (mgdata.musicnn reads them without TensorFlow), --no-deps because
+# its metadata asks for tensorflow and numpy<1.17, neither of which it needs here.
 $(STAMP): pyproject.toml constraints.txt Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps tinysoundfont==0.3.7
+	$(BIN)/pip install --quiet --no-deps musicnn==0.1.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
