@@ -187,6 +187,100 @@ def _load_resume(path: Path, phash: str) -> dict[str, Any] | None:
     return state
 
 
+@dataclasses.dataclass
+class _Loop:
+    """Mutable state of one training run: everything ``last.pt`` saves and a resume restores."""
+
+    model: DecisionTransformer
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator  # epoch order
+    gen: torch.Generator  # scheduled-sampling draws
+    best_state: dict[str, Any]
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    best_val: float = math.inf
+    best_epoch: int = -1
+    bad: int = 0  # epochs since the last improvement
+    epoch: int = 0  # epochs done
+
+    def checkpoint(self, phash: str) -> dict[str, Any]:
+        """The ``last.pt`` payload (key order kept: the file's bytes depend on it)."""
+        return {
+            "params_hash": phash,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optim": self.opt.state_dict(),
+            "np_rng": self.rng.bit_generator.state,
+            "ss_rng": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": self.history,
+            "best_val": self.best_val,
+            "best_state": self.best_state,
+            "best_epoch": self.best_epoch,
+            "bad": self.bad,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`checkpoint` payload."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optim"])
+        self.rng.bit_generator.state = state["np_rng"]
+        self.gen.set_state(state["ss_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history, self.best_val, self.best_state = state["history"], state["best_val"], state["best_state"]
+        self.best_epoch, self.bad, self.epoch = state["best_epoch"], state["bad"], state["epoch"]
+
+
+def _start(k: int, cfg: DecisionConfig, phash: str, ckpt: Path | None) -> _Loop:
+    """A fresh model, optimiser and seeded generators, resumed from ``ckpt`` when it holds these params."""
+    model = build_model(k, cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    loop = _Loop(model, opt, rng, gen, best_state=copy.deepcopy(model.state_dict()))
+    state = _load_resume(ckpt, phash) if ckpt is not None else None
+    if state is not None:
+        loop.restore(state)
+        log.info("resuming from %s after epoch %d", ckpt, loop.epoch)
+    return loop
+
+
+def _train_pass(loop: _Loop, train_pairs: Sequence[TokenPair], k: int, cfg: DecisionConfig, p_ss: float) -> float:
+    """One pass over the training pairs in a seeded order; the mean loss per target token."""
+    order = loop.rng.permutation(len(train_pairs))
+    model = loop.model
+    model.train()
+    tot, cnt = 0.0, 0
+    for i in range(0, len(order), cfg.batch_size):
+        batch = [train_pairs[j] for j in order[i : i + cfg.batch_size]]
+        src, tgt_in, tgt_out = collate(batch, k)
+        tgt_in = _mix_inputs(model, src, tgt_in, p_ss, loop.gen)
+        logits = model(src, tgt_in)
+        loss = F.cross_entropy(logits.reshape(-1, model.vocab), tgt_out.reshape(-1), ignore_index=model.pad)
+        loop.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.opt.step()
+        n_tok = int((tgt_out != model.pad).sum())
+        tot += float(loss.detach()) * n_tok
+        cnt += n_tok
+    return tot / max(cnt, 1)
+
+
+def _epoch(
+    loop: _Loop, train_pairs: Sequence[TokenPair], val_pairs: Sequence[TokenPair], k: int, cfg: DecisionConfig
+) -> dict[str, float]:
+    """Train one epoch, validate, keep the best weights; the epoch's history row."""
+    p_ss = ss_probability(loop.epoch, cfg)
+    train_loss = _train_pass(loop, train_pairs, k, cfg, p_ss)
+    val = evaluate_loss(loop.model, val_pairs, cfg.batch_size)
+    if val < loop.best_val - cfg.min_delta:
+        loop.best_val, loop.best_state = val, copy.deepcopy(loop.model.state_dict())
+        loop.best_epoch, loop.bad = loop.epoch, 0
+    else:
+        loop.bad += 1
+    return {"epoch": float(loop.epoch), "train_loss": train_loss, "val_loss": val, "ss_p": p_ss}
+
+
 def train_model(
     train_pairs: Sequence[TokenPair],
     val_pairs: Sequence[TokenPair],
@@ -219,101 +313,47 @@ def train_model(
     # CPU kernels are deterministic for a fixed thread count; torch.use_deterministic_algorithms is not needed
     # (and costs ~10 s of torch._dynamo imports per process).
     phash = params_hash(cfg, k, data_fingerprint(list(train_pairs) + list(val_pairs)))
-    model = build_model(k, cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    epoch_seconds: list[float] = []
-    best_val, best_state, best_epoch, bad = math.inf, copy.deepcopy(model.state_dict()), -1, 0
-    start = 0
     ckpt = Path(ckpt_dir) / LAST_CHECKPOINT if ckpt_dir is not None else None
-    state = _load_resume(ckpt, phash) if ckpt is not None else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        rng.bit_generator.state = state["np_rng"]
-        gen.set_state(state["ss_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        history, best_val, best_state = state["history"], state["best_val"], state["best_state"]
-        best_epoch, bad, start = state["best_epoch"], state["bad"], state["epoch"]
-        log.info("resuming from %s after epoch %d", ckpt, start)
-    resumed = start
-    stopped_early = bad >= cfg.patience
+    loop = _start(k, cfg, phash, ckpt)
+    resumed = loop.epoch
+    stopped_early = loop.bad >= cfg.patience
     train_tokens = int(sum(len(p.b) + 1 for p in train_pairs))
-    epoch = start
-    while epoch < cfg.max_epochs and not stopped_early:
-        if stop_after is not None and epoch >= stop_after:
+    epoch_seconds: list[float] = []
+    while loop.epoch < cfg.max_epochs and not stopped_early:
+        if stop_after is not None and loop.epoch >= stop_after:
             break
         t0 = time.perf_counter()
-        p_ss = ss_probability(epoch, cfg)
-        order = rng.permutation(len(train_pairs))
-        model.train()
-        tot, cnt = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
-            batch = [train_pairs[j] for j in order[i : i + cfg.batch_size]]
-            src, tgt_in, tgt_out = collate(batch, k)
-            tgt_in = _mix_inputs(model, src, tgt_in, p_ss, gen)
-            logits = model(src, tgt_in)
-            loss = F.cross_entropy(logits.reshape(-1, model.vocab), tgt_out.reshape(-1), ignore_index=model.pad)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n_tok = int((tgt_out != model.pad).sum())
-            tot += float(loss.detach()) * n_tok
-            cnt += n_tok
-        val = evaluate_loss(model, val_pairs, cfg.batch_size)
-        if val < best_val - cfg.min_delta:
-            best_val, best_state, best_epoch, bad = val, copy.deepcopy(model.state_dict()), epoch, 0
-        else:
-            bad += 1
-        stopped_early = bad >= cfg.patience
-        row = {
-            "epoch": float(epoch),
-            "train_loss": tot / max(cnt, 1),
-            "val_loss": val,
-            "ss_p": p_ss,
-        }
+        row = _epoch(loop, train_pairs, val_pairs, k, cfg)
+        stopped_early = loop.bad >= cfg.patience
         # wall time is kept out of the history: checkpoints and model files stay byte-identical across runs
         epoch_seconds.append(time.perf_counter() - t0)
-        history.append(row)
+        loop.history.append(row)
         if progress is not None:
             progress(row)
         log.info(
-            "epoch %d: train %.4f val %.4f ss_p %.3f (%.1f s)", epoch, row["train_loss"], val, p_ss, epoch_seconds[-1]
+            "epoch %d: train %.4f val %.4f ss_p %.3f (%.1f s)",
+            loop.epoch,
+            row["train_loss"],
+            row["val_loss"],
+            row["ss_p"],
+            epoch_seconds[-1],
         )
-        epoch += 1
+        loop.epoch += 1
         if ckpt is not None:
-            _atomic_save(
-                {
-                    "params_hash": phash,
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optim": opt.state_dict(),
-                    "np_rng": rng.bit_generator.state,
-                    "ss_rng": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                    "best_val": best_val,
-                    "best_state": best_state,
-                    "best_epoch": best_epoch,
-                    "bad": bad,
-                },
-                ckpt,
-            )
-    finished = stopped_early or epoch >= cfg.max_epochs
-    model.load_state_dict(best_state)
+            _atomic_save(loop.checkpoint(phash), ckpt)
+    finished = stopped_early or loop.epoch >= cfg.max_epochs
+    model = loop.model
+    model.load_state_dict(loop.best_state)
     model.eval()
     if ckpt_dir is not None and finished:
-        save_model(Path(ckpt_dir) / MODEL_FILE, model, cfg, phash, history)
+        save_model(Path(ckpt_dir) / MODEL_FILE, model, cfg, phash, loop.history)
     return TrainResult(
         model=model,
-        history=history,
-        best_epoch=best_epoch,
-        best_val_loss=best_val,
+        history=loop.history,
+        best_epoch=loop.best_epoch,
+        best_val_loss=loop.best_val,
         params_hash=phash,
-        epochs_run=epoch - resumed,
+        epochs_run=loop.epoch - resumed,
         resumed_epochs=resumed,
         stopped_early=stopped_early,
         finished=finished,
