@@ -269,11 +269,6 @@ def evaluate(
     k = model.k
     tables = Tables.fit(train_pairs, k)
     tracks = [p.track_id for p in test_pairs]
-    lengths = [len(p.b) for p in test_pairs]
-    shuffled = shuffled_sources(test_pairs, cfg.seed)
-    gen_kw = dict(
-        strategy=cfg.strategy, top_k=cfg.top_k, top_p=cfg.top_p, temperature=cfg.temperature, batch_size=cfg.batch_size
-    )
     metrics: dict[str, Any] = {
         "k": k,
         "n_test_pairs": len(test_pairs),
@@ -284,19 +279,51 @@ def evaluate(
     track_tpp: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}
     preds_all: dict[str, dict[str, list[np.ndarray]]] = {}
+    allowed_by = {s: [np.unique(p.b) if s == "constrained" else None for p in test_pairs] for s in SETTINGS}
+    generated = _generate_models(model, test_pairs, cfg, allowed_by, executor=executor, progress=progress)
+    for setting in SETTINGS:
+        allowed = allowed_by[setting]
+        preds: dict[str, list[np.ndarray]] = {
+            n: generated[setting, n] for n in ("model", "model_shuffled_a", "model_greedy")
+        }
+        for j, name in enumerate(("random", "most_frequent", "cond_argmax", "cond_sample")):
+            preds[name] = baseline_predictions(
+                name, test_pairs, tables, seed=cfg.seed + 1000 * (j + 1), allowed=allowed
+            )
+        metrics[setting], track_tpp[setting], curves[setting] = _score_setting(preds, test_pairs, k, cfg, silence)
+        preds_all[setting] = preds
+    return EvalResult(metrics=metrics, track_tpp=track_tpp, lcp_curves=curves, predictions=preds_all)
+
+
+def _generate_models(
+    model: DecisionTransformer,
+    test_pairs: Sequence[TokenPair],
+    cfg: DecisionConfig,
+    allowed_by: dict[str, list[np.ndarray | None]],
+    *,
+    executor: ExecConfig | None,
+    progress: bool,
+) -> dict[tuple[str, str], list[np.ndarray]]:
+    """The model's generations (sampled, from shuffled sources, greedy) per ``(setting, name)``, on the executor.
+
+    Jobs are chunks of :data:`GEN_CHUNK_BATCHES` whole batches, so every backend keeps the serial batches.
+    """
+    lengths = [len(p.b) for p in test_pairs]
+    gen_kw = dict(
+        strategy=cfg.strategy, top_k=cfg.top_k, top_p=cfg.top_p, temperature=cfg.temperature, batch_size=cfg.batch_size
+    )
     chunk = GEN_CHUNK_BATCHES * cfg.batch_size
     sources = {
         "model": [p.a for p in test_pairs],
-        "model_shuffled_a": shuffled,
+        "model_shuffled_a": shuffled_sources(test_pairs, cfg.seed),
         "model_greedy": [p.a for p in test_pairs],
     }
     state = model.state_dict()  # the weights every generation job rebuilds the model from
-    allowed_by = {s: [np.unique(p.b) if s == "constrained" else None for p in test_pairs] for s in SETTINGS}
     jobs = [
         _GenJob(
             setting=setting,
             name=name,
-            k=k,
+            k=model.k,
             cfg=cfg,
             state=state,
             start=c0,
@@ -313,43 +340,46 @@ def evaluate(
     with get_executor(executor_for(executor)) as ex:
         for job, out in zip(jobs, ex.imap(_run_gen_job, jobs, desc="decision: generate", progress=progress)):
             generated[job.setting, job.name].extend(out)
-    for setting in SETTINGS:
-        allowed = allowed_by[setting]
-        preds: dict[str, list[np.ndarray]] = {
-            n: generated[setting, n] for n in ("model", "model_shuffled_a", "model_greedy")
-        }
-        for j, name in enumerate(("random", "most_frequent", "cond_argmax", "cond_sample")):
-            preds[name] = baseline_predictions(
-                name, test_pairs, tables, seed=cfg.seed + 1000 * (j + 1), allowed=allowed
-            )
-        block: dict[str, Any] = {"tpp": {}, "lcp_mean": {}, "lcp_nonsilent_mean": {}, "entropy_bits": {}, "usage": {}}
-        track_tpp[setting], curves[setting] = {}, {}
-        for name in CONFIGS:
-            pr = preds[name]
-            tpp = [true_positive_percentage(x, p.b) for x, p in zip(pr, test_pairs)]
-            lcps = [longest_common_prefix(x, p.b) for x, p in zip(pr, test_pairs)]
-            lcps_ns = [longest_common_prefix_nonsilent(x, p.b, silence) for x, p in zip(pr, test_pairs)]
-            track_tpp[setting][name] = per_track(tpp, tracks)
-            curves[setting][name] = lcp_curve(lcps)
-            block["tpp"][name] = _summary(list(track_tpp[setting][name].values()))
-            block["lcp_mean"][name] = float(np.mean(np.concatenate([np.asarray(x, float) for x in lcps])))
-            flat_ns = np.concatenate([np.asarray(x, float) for x in lcps_ns] + [np.zeros(0)])
-            block["lcp_nonsilent_mean"][name] = float(flat_ns.mean()) if len(flat_ns) else 0.0
-            block["entropy_bits"][name] = entropy_bits(pr, k)
-            block["usage"][name] = codebook_usage(pr, k)
-        block["entropy_bits"]["ground_truth"] = entropy_bits([p.b for p in test_pairs], k)
-        m = list(track_tpp[setting]["model"].values())
-        g = list(track_tpp[setting]["model_greedy"].values())
-        for name in BASELINES:
-            block[f"greedy_vs_{name}"] = compare(
-                g, list(track_tpp[setting][name].values()), n_permutations=cfg.n_permutations, seed=cfg.seed
-            )
-            block[f"vs_{name}"] = compare(
-                m, list(track_tpp[setting][name].values()), n_permutations=cfg.n_permutations, seed=cfg.seed
-            )
-        metrics[setting] = block
-        preds_all[setting] = preds
-    return EvalResult(metrics=metrics, track_tpp=track_tpp, lcp_curves=curves, predictions=preds_all)
+    return generated
+
+
+def _score_setting(
+    preds: dict[str, list[np.ndarray]],
+    test_pairs: Sequence[TokenPair],
+    k: int,
+    cfg: DecisionConfig,
+    silence: int | None,
+) -> tuple[dict[str, Any], dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
+    """One setting's block (TPP, LCP, entropy, usage per configuration; tests vs each baseline), TPP per track
+    and LCP curves per configuration."""
+    tracks = [p.track_id for p in test_pairs]
+    block: dict[str, Any] = {"tpp": {}, "lcp_mean": {}, "lcp_nonsilent_mean": {}, "entropy_bits": {}, "usage": {}}
+    track_tpp: dict[str, dict[str, float]] = {}
+    curves: dict[str, dict[str, list[float]]] = {}
+    for name in CONFIGS:
+        pr = preds[name]
+        tpp = [true_positive_percentage(x, p.b) for x, p in zip(pr, test_pairs)]
+        lcps = [longest_common_prefix(x, p.b) for x, p in zip(pr, test_pairs)]
+        lcps_ns = [longest_common_prefix_nonsilent(x, p.b, silence) for x, p in zip(pr, test_pairs)]
+        track_tpp[name] = per_track(tpp, tracks)
+        curves[name] = lcp_curve(lcps)
+        block["tpp"][name] = _summary(list(track_tpp[name].values()))
+        block["lcp_mean"][name] = float(np.mean(np.concatenate([np.asarray(x, float) for x in lcps])))
+        flat_ns = np.concatenate([np.asarray(x, float) for x in lcps_ns] + [np.zeros(0)])
+        block["lcp_nonsilent_mean"][name] = float(flat_ns.mean()) if len(flat_ns) else 0.0
+        block["entropy_bits"][name] = entropy_bits(pr, k)
+        block["usage"][name] = codebook_usage(pr, k)
+    block["entropy_bits"]["ground_truth"] = entropy_bits([p.b for p in test_pairs], k)
+    m = list(track_tpp["model"].values())
+    g = list(track_tpp["model_greedy"].values())
+    for name in BASELINES:
+        block[f"greedy_vs_{name}"] = compare(
+            g, list(track_tpp[name].values()), n_permutations=cfg.n_permutations, seed=cfg.seed
+        )
+        block[f"vs_{name}"] = compare(
+            m, list(track_tpp[name].values()), n_permutations=cfg.n_permutations, seed=cfg.seed
+        )
+    return block, track_tpp, curves
 
 
 def write_plots(result: EvalResult, plots_dir: str | Path, title: str = "") -> list[Path]:
