@@ -187,6 +187,82 @@ def class_weights(y: np.ndarray, multilabel: bool) -> np.ndarray:
     return y.shape[0] / (y.shape[1] * np.maximum(pos, 1.0))
 
 
+def _check_inputs(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, labels: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked float32 ``x_train, y_train, x_val, y_val``.
+
+    Raises:
+        InputError: NaN embeddings, shape mismatches, a class without training examples, an empty split.
+    """
+    x_train = _check_features(x_train, "train embeddings")
+    x_val = _check_features(x_val, "validation embeddings", x_train.shape[1])
+    y_train = np.asarray(y_train, dtype=np.float32)
+    y_val = np.asarray(y_val, dtype=np.float32)
+    if x_train.shape[0] == 0 or x_val.shape[0] == 0:
+        raise InputError("probe", f"empty split (train {x_train.shape[0]} rows, validation {x_val.shape[0]} rows)")
+    if y_train.shape != (x_train.shape[0], len(labels)) or y_val.shape != (x_val.shape[0], len(labels)):
+        raise InputError("probe", f"targets {y_train.shape}/{y_val.shape} do not match {len(labels)} classes")
+    empty = [c for c, n in zip(labels, y_train.sum(axis=0)) if n == 0]
+    if empty:
+        raise InputError("probe", f"class {empty[0]!r} has no training examples")
+    return x_train, y_train, x_val, y_val
+
+
+def _loss_and_targets(y_train: np.ndarray, y_val: np.ndarray, multilabel: bool, cfg: ProbeConfig):
+    """The (optionally class-weighted) loss and the train/validation targets in the form it takes."""
+    import torch
+    from torch import nn
+
+    w = (
+        torch.from_numpy(class_weights(y_train, multilabel).astype(np.float32))
+        if cfg.class_weights == "balanced"
+        else None
+    )
+    if multilabel:
+        return nn.BCEWithLogitsLoss(pos_weight=w), torch.from_numpy(y_train), torch.from_numpy(y_val)
+    yt = torch.from_numpy(y_train.argmax(axis=1).astype(np.int64))
+    yv = torch.from_numpy(y_val.argmax(axis=1).astype(np.int64))
+    return nn.CrossEntropyLoss(weight=w), yt, yv
+
+
+def _fit(net, loss_fn, zt, yt, zv, yv, cfg: ProbeConfig, seed: int) -> tuple[list[float], float, int, dict]:
+    """Adam on seeded mini-batches until ``cfg.patience`` epochs without a lower validation loss.
+
+    Runs inside :func:`deterministic` (the caller's), right after the net is built: the optimiser and the
+    batch-order generator are created here in the order they always were, so the weights do not change.
+
+    Returns:
+        Validation loss per epoch, the best loss, its epoch and the weights of that epoch.
+    """
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    best, best_epoch, best_state, waited = float("inf"), -1, None, 0
+    for epoch in range(cfg.max_epochs):
+        net.train()
+        order = torch.randperm(zt.shape[0], generator=gen)
+        for start in range(0, zt.shape[0], cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            opt.zero_grad()
+            loss_fn(net(zt[idx]), yt[idx]).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            val = float(loss_fn(net(zv), yv))
+        history.append(val)
+        if val < best:
+            best, best_epoch, waited = val, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= cfg.patience:
+                break
+    return history, best, best_epoch, best_state
+
+
 def train_probe(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -220,61 +296,17 @@ def train_probe(
             (names the class), an empty split.
     """
     import torch
-    from torch import nn
 
     labels = [str(c) for c in labels]
-    x_train = _check_features(x_train, "train embeddings")
-    x_val = _check_features(x_val, "validation embeddings", x_train.shape[1])
-    y_train = np.asarray(y_train, dtype=np.float32)
-    y_val = np.asarray(y_val, dtype=np.float32)
-    if x_train.shape[0] == 0 or x_val.shape[0] == 0:
-        raise InputError("probe", f"empty split (train {x_train.shape[0]} rows, validation {x_val.shape[0]} rows)")
-    if y_train.shape != (x_train.shape[0], len(labels)) or y_val.shape != (x_val.shape[0], len(labels)):
-        raise InputError("probe", f"targets {y_train.shape}/{y_val.shape} do not match {len(labels)} classes")
-    empty = [c for c, n in zip(labels, y_train.sum(axis=0)) if n == 0]
-    if empty:
-        raise InputError("probe", f"class {empty[0]!r} has no training examples")
+    x_train, y_train, x_val, y_val = _check_inputs(x_train, y_train, x_val, y_val, labels)
     mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
     std = np.maximum(x_train.std(axis=0, dtype=np.float64), _STD_FLOOR).astype(np.float32)
     zt = torch.from_numpy((x_train - mean) / std)
     zv = torch.from_numpy((x_val - mean) / std)
-    w = (
-        torch.from_numpy(class_weights(y_train, multilabel).astype(np.float32))
-        if cfg.class_weights == "balanced"
-        else None
-    )
-    if multilabel:
-        loss_fn = nn.BCEWithLogitsLoss(pos_weight=w)
-        yt, yv = torch.from_numpy(y_train), torch.from_numpy(y_val)
-    else:
-        loss_fn = nn.CrossEntropyLoss(weight=w)
-        yt = torch.from_numpy(y_train.argmax(axis=1).astype(np.int64))
-        yv = torch.from_numpy(y_val.argmax(axis=1).astype(np.int64))
-    history: list[float] = []
+    loss_fn, yt, yv = _loss_and_targets(y_train, y_val, multilabel, cfg)
     with deterministic(seed):
         net = build_net(x_train.shape[1], len(labels), cfg.hidden)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        gen = torch.Generator().manual_seed(seed)
-        best, best_epoch, best_state, waited = float("inf"), -1, None, 0
-        for epoch in range(cfg.max_epochs):
-            net.train()
-            order = torch.randperm(zt.shape[0], generator=gen)
-            for start in range(0, zt.shape[0], cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
-                opt.zero_grad()
-                loss_fn(net(zt[idx]), yt[idx]).backward()
-                opt.step()
-            net.eval()
-            with torch.no_grad():
-                val = float(loss_fn(net(zv), yv))
-            history.append(val)
-            if val < best:
-                best, best_epoch, waited = val, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= cfg.patience:
-                    break
+        history, best, best_epoch, best_state = _fit(net, loss_fn, zt, yt, zv, yv, cfg, seed)
     info = dict(meta or {})
     info["training"] = {
         "probe": to_dict(cfg),
