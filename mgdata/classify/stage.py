@@ -16,7 +16,8 @@ and labels). In order, into ``data/classify/<task>-<embedder>/``:
 
 Every experiment that trains runs ``classify.trials`` seeds: mean and std over them, significance tests once
 per seed over tracks, with the count of seeds that agree. ``metrics/classify/<task>-<embedder>.json`` holds
-the headline (:func:`headline`); the stage report holds every block.
+the headline (:func:`headline`); the stage report holds every block. The builder (plan -> run -> summarise) is
+:func:`mgdata.classify.build.build_classify`; this module keeps the pipeline glue.
 """
 
 from __future__ import annotations
@@ -25,103 +26,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mgdata.errors import InputError
+from mgdata.classify.build import build_classify
+from mgdata.classify.records import ClassifyResult
 
 log = logging.getLogger(__name__)
-
-
-def _embed_meta(artifact_dir: Path) -> dict:
-    """Embedder description and windowing recorded by the embed stage (saved with each probe)."""
-    from mgdata.store import read_artifact_info
-
-    embed = read_artifact_info(artifact_dir).get("embed") or {}
-    return {"embedder": embed.get("embedder") or {}, "windowing": embed.get("windowing") or {}}
 
 
 def run_all(task: str, embedder: str, cfg, *, embed_root: Path, out_dir: Path) -> dict[str, Any]:
     """Run every experiment of (task, embedder); returns the metrics (numbers only, one block each).
 
+    Kept for callers of the old entry; the builder is :func:`mgdata.classify.build.build_classify`.
+
     Raises:
         InputError: A missing embedding table, task column or class (names it).
     """
-    from mgdata.classify import experiments as ex
-    from mgdata.classify.report import (
-        numbers_only,
-        permutation_line,
-        results_table,
-        write_confusion,
-        write_delta_plot,
-        write_track_confusion,
-    )
-    from mgdata.report import write_json
-
-    real_dir = embed_root / embedder / cfg.real_artifact
-    meta = _embed_meta(real_dir / "clean")
-    td = ex.prepare_task(ex.load_artifact(real_dir / "clean"), task, cfg)
-    metrics: dict[str, Any] = {}
-    name = f"classify {task}-{embedder}"
-    log.info("%s: baseline (%d trials, %d train rows)", name, cfg.trials, len(td.train))
-    base = ex.run_baseline(td, cfg, embedder=meta.get("embedder"))
-    models = base.pop("models")
-    write_track_confusion(out_dir / "baseline" / "confusion_test.csv", base.pop("test_confusion"))
-    for t, m in enumerate(models):
-        m.meta["windowing"] = meta.get("windowing") or {}
-        m.save(out_dir / "baseline" / ("model" if t == 0 else f"trials/t{t}"))
-    write_json(out_dir / "baseline" / "results.json", numbers_only(base) | {"classes": td.classes})
-    base["models"] = models
-    metrics["baseline"] = {k: base[k] for k in ("summary", "references", "permutation", "counts")}
-
-    augmented = {}
-    for g in cfg.generators:
-        gen = ex.concat_tables(list(ex.load_artifact(embed_root / embedder / g / "clean").values()))
-        log.info("%s: augmented@%s, generated_classified@%s, synthetic_only@%s, fad@%s", name, g, g, g, g)
-        res = ex.run_augmented(td, gen, base, cfg, embedder=meta.get("embedder"))
-        write_delta_plot(
-            out_dir / f"augmented@{g}" / "per_class_delta.png",
-            res["per_class_delta"],
-            f"{task} / {embedder}: real + {g} vs real",
-        )
-        write_json(out_dir / f"augmented@{g}" / "results.json", numbers_only(res))
-        metrics[f"augmented@{g}"] = {k: res[k] for k in ("summary", "delta", "per_class_delta", "counts")}
-        augmented[g] = res["summary"]
-
-        res = ex.run_generated_classified(td, gen, base, cfg, embedder=meta.get("embedder"))
-        block: dict[str, Any] = {"counts": res["counts"]}
-        for variant in ("source_in_training", "source_unseen"):
-            r = res[variant]
-            if "pairs" in r and r["n"]:
-                write_confusion(
-                    out_dir / f"generated_classified@{g}", f"confusion_{variant}", r, f"{g} -> {task} ({variant})"
-                )
-            block[variant] = {k: v for k, v in r.items() if k not in ("pairs", "classes", "counts")}
-        metrics[f"generated_classified@{g}"] = block
-        metrics[f"synthetic_only@{g}"] = ex.run_synthetic_only(td, gen, cfg, embedder=meta.get("embedder"))
-        metrics[f"fad@{g}"] = ex.run_fad(td, gen, cfg)
-
-    scenarios = {}
-    for sc in cfg.scenarios:
-        d = real_dir / sc
-        if not (d / "test.npy").exists():
-            raise InputError(str(d / "test.npy"), f"scenario {sc!r}: test embeddings missing (run the embed stage)")
-        scenarios[sc] = ex.load_table(d, "test")
-    if scenarios:
-        log.info("%s: robustness (%s)", name, ", ".join(scenarios))
-        metrics["robustness"] = ex.run_robustness(td, scenarios, cfg, baseline=base, embedder=meta.get("embedder"))
-
-    md = results_table(
-        task,
-        embedder,
-        metrics["baseline"]["summary"],
-        augmented,
-        highlight_rel=cfg.highlight_rel,
-        references=metrics["baseline"].get("references"),
-    )
-    md += "\n" + permutation_line(metrics["baseline"]["permutation"], metrics["baseline"]["counts"]["test_tracks"])
-    for g in cfg.generators:
-        syn = metrics[f"synthetic_only@{g}"]
-        md += "\n" + permutation_line(syn["permutation"], syn["counts"]["test_tracks"], f"synthetic-only@{g} probe")
-    (out_dir / "results.md").write_text(md, encoding="utf-8")
-    return numbers_only(metrics)
+    return build_classify(embed_root, out_dir, cfg=cfg, task=task, embedder=embedder).metrics
 
 
 def headline(metrics: dict[str, Any], cfg) -> dict[str, float]:
@@ -169,7 +88,7 @@ def run(ctx) -> Any:
     cfg = ctx.section("classify")
     out_dir = a.out_root / ctx.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = run_all(a.task, a.embedder, cfg, embed_root=a.embed_root, out_dir=out_dir)
+    metrics = build_classify(a.embed_root, out_dir, cfg=cfg, task=a.task, embedder=a.embedder).metrics
     for key, value in headline(metrics, cfg).items():
         ctx.report.set(key, value)
     ctx.report.set("experiments", metrics)  # every block, in the stage report
@@ -192,3 +111,6 @@ def run(ctx) -> Any:
         inputs=metrics["baseline"]["counts"].get("test_tracks", 0),
         outputs=len(metrics),
     )
+
+
+__all__ = ["ClassifyResult", "build_classify", "headline", "run", "run_all"]
