@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -45,6 +45,17 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+#: Scalar types params accept: (the check a value must pass, what the error says was expected, conversion).
+#: bool is checked apart from int and float: YAML's true/false must not pass as 1/0.
+_SCALARS: dict[type, tuple[Callable[[Any], bool], str, Callable[[Any], Any] | None]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false", None),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", None),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number", float),
+    str: (lambda v: isinstance(v, str), "a string", None),
+    Path: (lambda v: isinstance(v, str), "a path string", Path),
+}
+
+
 def _convert(tp: Any, value: Any, path: str) -> Any:
     """Convert ``value`` to type ``tp`` or raise ParamsError naming ``path``."""
     origin = typing.get_origin(tp)
@@ -52,17 +63,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        if len(options) == 1:  # Optional[X]: X's own error names the deeper key
-            return _convert(options[0], value, path)
-        for arg in options:
-            try:
-                return _convert(arg, value, path)
-            except ParamsError:
-                continue
-        raise ParamsError(path, f"expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        return _convert_union(args, value, path)
     if origin is Literal:
         if value not in args:
             raise ParamsError(path, f"expected one of {list(args)}, got {value!r}")
@@ -70,44 +71,50 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if origin in (list, tuple) or tp in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ParamsError(path, f"expected a list, got {value!r}")
-        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(value) != len(args):
-                raise ParamsError(path, f"expected a list of {len(args)} items, got {len(value)}")
-            items = [_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value))]
-        else:
-            item_tp = args[0] if args else Any
-            items = [_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if (origin is tuple or tp is tuple) else items
+        return _convert_sequence(tp, origin, args, value, path)
     if origin is dict or tp is dict:
         if not isinstance(value, Mapping):
             raise ParamsError(path, f"expected a mapping, got {value!r}")
         key_tp, val_tp = args if args else (Any, Any)
         return {_convert(key_tp, k, path): _convert(val_tp, v, _join(path, str(k))) for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ParamsError(path, f"expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamsError(path, f"expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamsError(path, f"expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ParamsError(path, f"expected a string, got {value!r}")
-        return value
-    if tp is Path:
-        if not isinstance(value, str):
-            raise ParamsError(path, f"expected a path string, got {value!r}")
-        return Path(value)
+    scalar = _SCALARS.get(tp) if isinstance(tp, type) else None
+    if scalar is not None:
+        ok, expected, conv = scalar
+        if not ok(value):
+            raise ParamsError(path, f"expected {expected}, got {value!r}")
+        return conv(value) if conv is not None else value
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ParamsError(path, f"expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _convert_union(args: tuple[Any, ...], value: Any, path: str) -> Any:
+    """The first member of ``Union[args]`` that converts ``value``."""
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    if len(options) == 1:  # Optional[X]: X's own error names the deeper key
+        return _convert(options[0], value, path)
+    for arg in options:
+        try:
+            return _convert(arg, value, path)
+        except ParamsError:
+            continue
+    raise ParamsError(path, f"expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+
+
+def _convert_sequence(tp: Any, origin: Any, args: tuple[Any, ...], value: Any, path: str) -> list | tuple:
+    """A list or tuple (fixed-length ``tuple[A, B]`` or ``tuple[X, ...]``), each item converted."""
+    if not isinstance(value, (list, tuple)):
+        raise ParamsError(path, f"expected a list, got {value!r}")
+    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(value) != len(args):
+            raise ParamsError(path, f"expected a list of {len(args)} items, got {len(value)}")
+        items = [_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value))]
+    else:
+        item_tp = args[0] if args else Any
+        items = [_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return tuple(items) if (origin is tuple or tp is tuple) else items
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T:
