@@ -300,6 +300,35 @@ def _unsafe_name(name: str) -> bool:
     return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
 
 
+def _layout_tail(reader, header: bytes, layout) -> None:
+    """Feed the end-of-archive block and every byte after it (record padding) to ``layout``, if any."""
+    if layout is not None:
+        layout.update(header)
+        while rest := reader.read(1 << 16):
+            layout.update(rest)
+
+
+def _layout_member(layout, header: bytes, info: tarfile.TarInfo, data: bytes) -> None:
+    """Feed a member's header and its non-payload bytes (a regular file's padding, or all of a record) to
+    ``layout``, if any."""
+    if layout is None:
+        return
+    layout.update(header)
+    if info.type in _REGULAR:
+        layout.update(memoryview(data)[info.size :])
+    else:
+        layout.update(data)
+
+
+def _pax_path(data: bytes, longname: str | None) -> str | None:
+    """The ``path`` of a pax record (the last one wins), else ``longname`` unchanged."""
+    for record in data.decode("utf-8", "surrogateescape").split("\n"):
+        _, _, kv = record.partition(" ")
+        if kv.startswith("path="):
+            longname = kv[5:]
+    return longname
+
+
 def tar_members(reader, path: Path, layout=None) -> Iterator[tuple[str, bytes]]:
     """Sequential ``(name, data)`` of the members of a tar stream; anything but a safe regular file is refused.
 
@@ -321,10 +350,7 @@ def tar_members(reader, path: Path, layout=None) -> Iterator[tuple[str, bytes]]:
         if len(header) < _BLOCK:
             raise ShardError(str(path), "truncated tar (no end-of-archive marker)")
         if header == _NUL[:_BLOCK]:
-            if layout is not None:
-                layout.update(header)
-                while rest := reader.read(1 << 16):
-                    layout.update(rest)
+            _layout_tail(reader, header, layout)
             return
         try:
             info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
@@ -334,21 +360,13 @@ def tar_members(reader, path: Path, layout=None) -> Iterator[tuple[str, bytes]]:
         data = reader.read(padded)
         if len(data) < padded:
             raise ShardError(str(path), f"member {longname or info.name!r} is truncated")
-        if layout is not None:
-            layout.update(header)
-            if info.type in _REGULAR:
-                layout.update(memoryview(data)[info.size :])
-            else:
-                layout.update(data)
+        _layout_member(layout, header, info, data)
         data = data[: info.size]
         if info.type == tarfile.GNUTYPE_LONGNAME:
             longname = data.rstrip(b"\0").decode("utf-8", "surrogateescape")
             continue
         if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
-            for record in data.decode("utf-8", "surrogateescape").split("\n"):
-                _, _, kv = record.partition(" ")
-                if kv.startswith("path="):
-                    longname = kv[5:]
+            longname = _pax_path(data, longname)
             continue
         name, longname = longname or info.name, None
         if _unsafe_name(name):
@@ -387,6 +405,30 @@ def tar_samples(reader, path: Path, layout=None) -> Iterator[tuple[str, list[tup
         yield key, group
 
 
+def _check_sample(path: Path, index: dict[str, Any], n: int, key: str, group: list[tuple[str, bytes]]) -> None:
+    """Sample ``n`` of a shard against its index: key, member names, sizes, payload sha256.
+
+    Raises:
+        ShardError: Any mismatch (or more samples than the index lists); names the shard and the sample.
+    """
+    keys = index["keys"]
+    if n >= len(keys):
+        raise ShardError(str(path), f"more samples than its index lists ({len(keys)})")
+    if key != keys[n]:
+        raise ShardError(str(path), f"sample {n} is {key!r}, its index says {keys[n]!r}")
+    names = [name for name, _ in group]
+    members = index["members"]
+    if names != members:
+        raise ShardError(str(path), f"sample {key!r} has members {names}, its index says {members}")
+    if [len(d) for _, d in group] != index["member_sizes"][n]:
+        raise ShardError(str(path), f"sample {key!r}: member sizes differ from its index")
+    digest = hashlib.sha256()
+    for _, d in group:
+        digest.update(d)
+    if digest.hexdigest() != index["sample_sha256"][n]:
+        raise ShardError(str(path), f"sample {key!r}: sha256 mismatch (corrupt payload)")
+
+
 def iter_shard(path: str | Path, *, verify: bool = True, index_sha256: str | None = None) -> Iterator[dict[str, Any]]:
     """Stream the samples of one shard (constant memory).
 
@@ -416,7 +458,6 @@ def iter_shard(path: str | Path, *, verify: bool = True, index_sha256: str | Non
     if verify:
         index = read_index(path)
         check_index(path, index, index_sha256)
-        keys, members, sizes, digests = index["keys"], index["members"], index["member_sizes"], index["sample_sha256"]
     try:
         fh = open(path, "rb", buffering=1 << 20)
     except FileNotFoundError:
@@ -428,26 +469,13 @@ def iter_shard(path: str | Path, *, verify: bool = True, index_sha256: str | Non
         pending: dict[str, Any] | None = None
         for key, group in tar_samples(reader, path, layout):
             if verify:
-                if n >= len(keys):
-                    raise ShardError(str(path), f"more samples than its index lists ({len(keys)})")
-                if key != keys[n]:
-                    raise ShardError(str(path), f"sample {n} is {key!r}, its index says {keys[n]!r}")
-                names = [name for name, _ in group]
-                if names != members:
-                    raise ShardError(str(path), f"sample {key!r} has members {names}, its index says {members}")
-                if [len(d) for _, d in group] != sizes[n]:
-                    raise ShardError(str(path), f"sample {key!r}: member sizes differ from its index")
-                digest = hashlib.sha256()
-                for _, d in group:
-                    digest.update(d)
-                if digest.hexdigest() != digests[n]:
-                    raise ShardError(str(path), f"sample {key!r}: sha256 mismatch (corrupt payload)")
+                _check_sample(path, index, n, key, group)
             n += 1
             if pending is not None:
                 yield pending
             pending = {"__key__": key, "__split__": split, "__shard__": str(path), **dict(group)}
         if verify:
-            if n != index.get("samples") or n != len(keys):
+            if n != index.get("samples") or n != len(index["keys"]):
                 raise ShardError(str(path), f"{n} samples, its index says {index.get('samples')}")
             if reader.pos != index.get("bytes") or layout.hexdigest() != index.get("layout_sha256"):
                 raise ShardError(str(path), "tar headers, padding or size do not match its index (corrupt)")
