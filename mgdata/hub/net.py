@@ -125,6 +125,30 @@ def _status(exc: BaseException) -> tuple[int | None, float | None]:
     return status, retry_after
 
 
+def _http_kind(status: int, retry_after: float | None) -> tuple[str | None, float | None, str]:
+    """``classify``'s answer for an HTTP error status."""
+    if status == 429:
+        return "ratelimit", retry_after, f"HTTP 429{_retry_after_note(retry_after)}"
+    if status >= 500:
+        return "server", None, f"HTTP {status}"
+    return None, None, ""  # another 4xx: the caller's own handling (repo/revision not found, auth) applies
+
+
+def _connection_kind(e: BaseException, detail: str) -> str | None:
+    """Kind of a connection-level failure from its type, errno and message; None if none of them tells."""
+    low = detail.lower()
+    code = getattr(e, "errno", None)
+    if isinstance(e, socket.gaierror) or code in _DNS_ERRNOS or any(w in low for w in _DNS_WORDS):
+        return "dns"
+    if isinstance(e, ConnectionRefusedError) or code == errno.ECONNREFUSED or "connection refused" in low:
+        return "refused"
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH) or "unreachable" in low:
+        return "unreachable"
+    if isinstance(e, ConnectionResetError | BrokenPipeError) or code in (errno.ECONNRESET, errno.EPIPE):
+        return "reset"
+    return None
+
+
 def classify(exc: BaseException) -> tuple[str | None, float | None, str]:
     """``(kind, retry_after_s, detail)`` of a network failure, or ``(None, None, "")`` if it is not one.
 
@@ -138,24 +162,13 @@ def classify(exc: BaseException) -> tuple[str | None, float | None, str]:
         detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         status, retry_after = _status(e)
         if status is not None:
-            if status == 429:
-                return "ratelimit", retry_after, f"HTTP 429{_retry_after_note(retry_after)}"
-            if status >= 500:
-                return "server", None, f"HTTP {status}"
-            return None, None, ""  # another 4xx: the caller's own handling (repo/revision not found, auth) applies
+            return _http_kind(status, retry_after)
         if isinstance(e, httpx2.TimeoutException | TimeoutError | socket.timeout):
             return "timeout", None, detail or "timed out"
         if isinstance(e, httpx2.ConnectError | OSError):
-            low = detail.lower()
-            code = getattr(e, "errno", None)
-            if isinstance(e, socket.gaierror) or code in _DNS_ERRNOS or any(w in low for w in _DNS_WORDS):
-                return "dns", None, detail
-            if isinstance(e, ConnectionRefusedError) or code == errno.ECONNREFUSED or "connection refused" in low:
-                return "refused", None, detail
-            if code in (errno.ENETUNREACH, errno.EHOSTUNREACH) or "unreachable" in low:
-                return "unreachable", None, detail
-            if isinstance(e, ConnectionResetError | BrokenPipeError) or code in (errno.ECONNRESET, errno.EPIPE):
-                return "reset", None, detail
+            kind = _connection_kind(e, detail)
+            if kind is not None:
+                return kind, None, detail
             if isinstance(e, httpx2.ConnectError):
                 continue  # a cause further down may be more precise; else "reset" below
         if isinstance(e, httpx2.RemoteProtocolError | httpx2.ReadError | httpx2.WriteError | httpx2.NetworkError):
