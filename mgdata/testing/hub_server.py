@@ -429,85 +429,109 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_type, repo_id, head=head)
         if repo is None:
             return None
-        st = self.state
         if action is None or (action == "revision" and method == "GET"):
-            sha = self._commit_of(repo, rest or "main")
-            if sha is None:
-                return None
-            files = repo["commits"][sha]["files"]
-            return self._json(
-                200,
-                {
-                    "id": repo_id,
-                    "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
-                    "private": repo["private"],
-                    "sha": sha,
-                    "siblings": [{"rfilename": p} for p in sorted(files)],
-                    "tags": [],
-                    "downloads": 0,
-                    "likes": 0,
-                    "disabled": False,
-                    "gated": False,
-                },
+            return self._api_info(repo, repo_id, rest)
+        handler = self._API.get((action, method))
+        if handler is None:
+            return self._error(
+                404, "EntryNotFound", f"{method} /api/{repo_type}s/{repo_id}/{action}: not found", head=head
             )
-        if action == "preupload" and method == "POST":
-            sha = st.resolve(repo, rest or "main")
-            files = repo["commits"][sha]["files"] if sha else {}
-            out = []
-            for f in json.loads(body or b"{}").get("files", []):
-                sample = base64.b64decode(f.get("sample", ""))
-                lfs = f["path"].endswith(LFS_SUFFIXES) or f["size"] >= LFS_MIN_SIZE or b"\0" in sample
-                remote = files.get(f["path"])
-                # Like the Hub: the remote oid (sha256 for LFS, git sha1 otherwise) lets the client skip no-ops.
-                oid = None if remote is None else (remote["lfs"]["oid"] if remote["lfs"] else remote["oid"])
-                out.append(
-                    {"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
-                )
-            return self._json(200, {"files": out, "commitOid": sha})
-        if action == "commit" and method == "POST":
-            ops = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-            branch = unquote(rest or "main")
-            sha, err = st.commit(repo, branch, ops)
-            if sha is None:
-                code = "RevisionNotFound" if err.startswith("Invalid rev") else "EntryNotFound"
-                return self._error(404 if code == "RevisionNotFound" else 400, code, err)
-            url = f"{self.url}/{_PREFIX[repo_type]}{repo_id}/commit/{sha}"
-            return self._json(200, {"commitOid": sha, "commitUrl": url, "success": True, "pullRequestUrl": None})
-        if action == "tree" and method == "GET":
-            rev, _, sub = (rest or "main").partition("/")
-            return self._tree(repo, rev, unquote(sub), query)
-        if action == "refs" and method == "GET":
+        return handler(self, repo, repo_type, repo_id, rest, query, body)
 
-            def refs(kind: str, prefix: str) -> list[dict[str, str]]:
-                return [{"name": n, "ref": f"{prefix}{n}", "targetCommit": s} for n, s in sorted(repo[kind].items())]
+    def _api_info(self, repo: dict[str, Any], repo_id: str, rest: str | None) -> None:
+        sha = self._commit_of(repo, rest or "main")
+        if sha is None:
+            return None
+        files = repo["commits"][sha]["files"]
+        return self._json(
+            200,
+            {
+                "id": repo_id,
+                "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
+                "private": repo["private"],
+                "sha": sha,
+                "siblings": [{"rfilename": p} for p in sorted(files)],
+                "tags": [],
+                "downloads": 0,
+                "likes": 0,
+                "disabled": False,
+                "gated": False,
+            },
+        )
 
-            return self._json(
-                200, {"branches": refs("branches", "refs/heads/"), "tags": refs("tags", "refs/tags/"), "converts": []}
+    # The handlers below share one signature: (repo, repo_type, repo_id, rest, query, body).
+
+    def _api_preupload(self, repo, repo_type, repo_id, rest, query, body) -> None:
+        sha = self.state.resolve(repo, rest or "main")
+        files = repo["commits"][sha]["files"] if sha else {}
+        out = []
+        for f in json.loads(body or b"{}").get("files", []):
+            sample = base64.b64decode(f.get("sample", ""))
+            lfs = f["path"].endswith(LFS_SUFFIXES) or f["size"] >= LFS_MIN_SIZE or b"\0" in sample
+            remote = files.get(f["path"])
+            # Like the Hub: the remote oid (sha256 for LFS, git sha1 otherwise) lets the client skip no-ops.
+            oid = None if remote is None else (remote["lfs"]["oid"] if remote["lfs"] else remote["oid"])
+            out.append(
+                {"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
             )
-        if action == "branch" and method == "POST":
-            branch = unquote(rest or "")
-            if branch in repo["branches"]:
-                return self._error(409, "BranchExists", f"branch {branch} already exists")
-            start = json.loads(body or b"{}").get("startingPoint") or "main"
-            sha = self._commit_of(repo, start)
-            if sha is None:
-                return None
-            with st.lock:
-                repo["branches"][branch] = sha
-                st.save()
-            return self._json(200, {})
-        if action == "tag" and method == "POST":
-            sha = self._commit_of(repo, rest or "main")
-            if sha is None:
-                return None
-            tag = json.loads(body or b"{}")["tag"]
-            if tag in repo["tags"]:
-                return self._error(409, "TagExists", f"tag {tag} already exists")
-            with st.lock:
-                repo["tags"][tag] = sha
-                st.save()
-            return self._json(200, {})
-        return self._error(404, "EntryNotFound", f"{method} /api/{repo_type}s/{repo_id}/{action}: not found", head=head)
+        return self._json(200, {"files": out, "commitOid": sha})
+
+    def _api_commit(self, repo, repo_type, repo_id, rest, query, body) -> None:
+        ops = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        branch = unquote(rest or "main")
+        sha, err = self.state.commit(repo, branch, ops)
+        if sha is None:
+            code = "RevisionNotFound" if err.startswith("Invalid rev") else "EntryNotFound"
+            return self._error(404 if code == "RevisionNotFound" else 400, code, err)
+        url = f"{self.url}/{_PREFIX[repo_type]}{repo_id}/commit/{sha}"
+        return self._json(200, {"commitOid": sha, "commitUrl": url, "success": True, "pullRequestUrl": None})
+
+    def _api_tree(self, repo, repo_type, repo_id, rest, query, body) -> None:
+        rev, _, sub = (rest or "main").partition("/")
+        return self._tree(repo, rev, unquote(sub), query)
+
+    def _api_refs(self, repo, repo_type, repo_id, rest, query, body) -> None:
+        def refs(kind: str, prefix: str) -> list[dict[str, str]]:
+            return [{"name": n, "ref": f"{prefix}{n}", "targetCommit": s} for n, s in sorted(repo[kind].items())]
+
+        return self._json(
+            200, {"branches": refs("branches", "refs/heads/"), "tags": refs("tags", "refs/tags/"), "converts": []}
+        )
+
+    def _api_branch(self, repo, repo_type, repo_id, rest, query, body) -> None:
+        branch = unquote(rest or "")
+        if branch in repo["branches"]:
+            return self._error(409, "BranchExists", f"branch {branch} already exists")
+        start = json.loads(body or b"{}").get("startingPoint") or "main"
+        sha = self._commit_of(repo, start)
+        if sha is None:
+            return None
+        with self.state.lock:
+            repo["branches"][branch] = sha
+            self.state.save()
+        return self._json(200, {})
+
+    def _api_tag(self, repo, repo_type, repo_id, rest, query, body) -> None:
+        sha = self._commit_of(repo, rest or "main")
+        if sha is None:
+            return None
+        tag = json.loads(body or b"{}")["tag"]
+        if tag in repo["tags"]:
+            return self._error(409, "TagExists", f"tag {tag} already exists")
+        with self.state.lock:
+            repo["tags"][tag] = sha
+            self.state.save()
+        return self._json(200, {})
+
+    #: (action, method) -> handler of ``/api/<type>s/<repo_id>/<action>``.
+    _API = {
+        ("preupload", "POST"): _api_preupload,
+        ("commit", "POST"): _api_commit,
+        ("tree", "GET"): _api_tree,
+        ("refs", "GET"): _api_refs,
+        ("branch", "POST"): _api_branch,
+        ("tag", "POST"): _api_tag,
+    }
 
     def _tree(self, repo: dict[str, Any], revision: str, sub: str, query: dict[str, list[str]]) -> None:
         sha = self._commit_of(repo, revision)
