@@ -334,6 +334,36 @@ def _metrics_tables(metrics_root: Path) -> str:
     return "\n".join(out)
 
 
+def _listen_sections(site: _Site, data_root: Path, by_rel: dict[str, Path]) -> list[tuple[str, str]]:
+    """The listening sections, in page order: corpus mixes, stem windows, each generator, decision renders."""
+    sections: list[tuple[str, str]] = []
+    corpus = by_rel.get("corpus/mix")
+    if corpus is not None:
+        sections.append(("Listen: corpus mixes (per class)", _section_corpus(site, corpus)))
+    if "stems" in by_rel:
+        sections.append(("Listen: stem windows", _section_stems(site, by_rel["stems"])))
+    for rel, art in by_rel.items():
+        if rel.startswith("generate/"):
+            sections.append(
+                (f"Listen: generated ({art.name}) next to its source", _section_generated(site, art, corpus))
+            )
+    renders = _section_renders(site, data_root)
+    if renders:
+        sections.append(("Listen: decision renders (B' from A)", renders))
+    return sections
+
+
+def _plots(site: _Site, plot_root: Path) -> tuple[list[str], list[str]]:
+    """The committed plots: every PNG (copied into the site) and every markdown results table (as HTML)."""
+    figures, tables = [], []
+    if plot_root.is_dir():
+        for f in sorted(plot_root.rglob("*.png")):
+            figures.append(site.copy_image(f, f.relative_to(plot_root).as_posix()))
+        for f in sorted(plot_root.rglob("*.md")):
+            tables.append(f"<h3>{_esc(f.relative_to(plot_root))}</h3>{_md_table_to_html(f.read_text())}")
+    return figures, tables
+
+
 def build_report(
     root: str | Path = ".",
     out_dir: str | Path = "reports",
@@ -366,26 +396,8 @@ def build_report(
     arts = _artifacts(data_root)
     by_rel = {a.relative_to(data_root).as_posix(): a for a in arts}
     sections: list[tuple[str, str]] = [("Artifacts", _artifact_table(arts, data_root))]
-    corpus = by_rel.get("corpus/mix")
-    if corpus is not None:
-        sections.append(("Listen: corpus mixes (per class)", _section_corpus(site, corpus)))
-    if "stems" in by_rel:
-        sections.append(("Listen: stem windows", _section_stems(site, by_rel["stems"])))
-    for rel, art in by_rel.items():
-        if rel.startswith("generate/"):
-            sections.append(
-                (f"Listen: generated ({art.name}) next to its source", _section_generated(site, art, corpus))
-            )
-    renders = _section_renders(site, data_root)
-    if renders:
-        sections.append(("Listen: decision renders (B' from A)", renders))
-    plot_root = root / plots
-    figures, tables = [], []
-    if plot_root.is_dir():
-        for f in sorted(plot_root.rglob("*.png")):
-            figures.append(site.copy_image(f, f.relative_to(plot_root).as_posix()))
-        for f in sorted(plot_root.rglob("*.md")):
-            tables.append(f"<h3>{_esc(f.relative_to(plot_root))}</h3>{_md_table_to_html(f.read_text())}")
+    sections += _listen_sections(site, data_root, by_rel)
+    figures, tables = _plots(site, root / plots)
     if tables:
         sections.append(("Results tables", "\n".join(tables)))
     if figures:
