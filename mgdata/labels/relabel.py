@@ -265,6 +265,35 @@ def _as_record(track: Any) -> tuple[str, list[str], str | None, float | None]:
     raise TypeError(f"expected a JamendoTrack or a mapping with track_id and tags, got {type(track).__name__}")
 
 
+def _label_of(
+    tags: Iterable[str],
+    mapping: TagMapping,
+    vocabulary: frozenset[str],
+    unknown: Counter[str],
+    other: Counter[str],
+) -> tuple[str | None, str | None, set[str]]:
+    """One track's first mapped tag, its quadrant and every quadrant its tags map to; counts the tags that
+    are unparseable or not in ``vocabulary`` (``unknown``) and of another category (``other``)."""
+    first_tag, first_quadrant, quadrants = None, None, set()
+    for tag in tags:
+        try:
+            category, name = split_tag(tag)
+        except ValueError:
+            unknown[str(tag)] += 1
+            continue
+        if category.lower() != MOODTHEME:
+            other[normalize_tag(tag)] += 1
+        elif name.lower() not in vocabulary:
+            unknown[name] += 1
+        quadrant = mapping.quadrant_of(tag)
+        if quadrant is None:
+            continue
+        quadrants.add(quadrant)
+        if first_quadrant is None:
+            first_tag, first_quadrant = name, quadrant
+    return first_tag, first_quadrant, quadrants
+
+
 def relabel_tracks(
     tracks: Iterable[JamendoTrack | Mapping[str, Any]],
     *,
@@ -302,23 +331,7 @@ def relabel_tracks(
             continue
         seen.add(track_id)
         n_input += 1
-        first_tag, first_quadrant, quadrants = None, None, set()
-        for tag in tags:
-            try:
-                category, name = split_tag(tag)
-            except ValueError:
-                unknown[str(tag)] += 1
-                continue
-            if category.lower() != MOODTHEME:
-                other[normalize_tag(tag)] += 1
-            elif name.lower() not in vocabulary:
-                unknown[name] += 1
-            quadrant = mapping.quadrant_of(tag)
-            if quadrant is None:
-                continue
-            quadrants.add(quadrant)
-            if first_quadrant is None:
-                first_tag, first_quadrant = name, quadrant
+        first_tag, first_quadrant, quadrants = _label_of(tags, mapping, vocabulary, unknown, other)
         if first_quadrant is None:
             # Expected filtering, not bad input: counted (and ids kept), not listed as skips.
             dropped.append(track_id)
