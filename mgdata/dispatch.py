@@ -44,6 +44,7 @@ byte-equal to the x86-64 ones.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import warnings
 
@@ -79,6 +80,9 @@ EXPECTED = {
     "sse42": {"numpy": "X86_V2", "openblas": "Nehalem", "torch": "DEFAULT"},
 }
 
+# platform.machine() of the architectures whose feature names LEVELS uses.
+_X86_64 = ("x86_64", "amd64")
+
 # numpy's dispatch targets in the order they build on each other (numpy >= 2.4 names).
 _NUMPY_TARGETS = ("X86_V2", "X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR")
 
@@ -103,10 +107,17 @@ def pinned_env(name: str | None = None) -> dict[str, str]:
 def pin() -> str:
     """Export the level's variables (existing values win); warn if a library was loaded before this ran.
 
+    Only on x86-64: elsewhere nothing is exported and the level is ``native``.
+
     Returns:
-        The level name.
+        The level name in force.
     """
     name = level()
+    if platform.machine().lower() not in _X86_64:
+        # The variables name x86 features (numpy refuses unknown ones at import, numba an unknown CPU): on ARM and
+        # other architectures nothing is pinned; outputs are deterministic there but not the x86-64 bytes.
+        os.environ.setdefault(ENV_VAR, "native")
+        return "native"
     env = LEVELS[name]
     for key, value in env.items():
         os.environ.setdefault(key, value)

@@ -43,3 +43,13 @@ def test_levels_pin_the_same_variables():
     """A variable pinned at one level and not another would leak the machine's default into the other."""
     assert set(dispatch.LEVELS["avx2"]) == set(dispatch.LEVELS["sse42"])
     assert dispatch.pinned_env("avx2")["OPENBLAS_CORETYPE"] == "Haswell"
+
+
+def test_nothing_is_pinned_off_x86_64(monkeypatch):
+    """numpy refuses x86 feature names it does not know at import: on ARM the pin must not set them."""
+    for key in [*dispatch.LEVELS["avx2"], dispatch.ENV_VAR]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(dispatch.platform, "machine", lambda: "aarch64")
+    assert dispatch.pin() == "native"
+    assert not any(key in os.environ for key in dispatch.LEVELS["avx2"])
+    assert os.environ[dispatch.ENV_VAR] == "native"
