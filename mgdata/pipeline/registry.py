@@ -8,6 +8,8 @@ must name sections it reads) and the README's pipeline table
 
 from __future__ import annotations
 
+import dataclasses
+
 from mgdata.errors import MgdataError
 from mgdata.pipeline.spec import Arg, StageSpec
 
@@ -23,6 +25,11 @@ CORE = (
 )
 
 
+# What every stage's bytes also depend on, besides its code: the exact package versions and the SIMD level their
+# kernels are pinned to (README, "Same bytes on every machine"). A change to either reruns every stage.
+ENVIRONMENT = ("constraints.txt", "mgdata/dispatch.py")
+
+
 def _tokens_name(args, raw) -> str:
     # The encoder is part of the name so two encoders never overwrite each other.
     encoder = (raw.get("tokens") or {}).get("encoder", "chroma_stft")
@@ -34,7 +41,7 @@ def _embed_name(args, raw) -> str:
 
 
 STAGES: dict[str, StageSpec] = {
-    s.name: s
+    s.name: dataclasses.replace(s, code=(*s.code, *ENVIRONMENT))
     for s in (
         StageSpec(
             name="corpus",
