@@ -15,7 +15,8 @@ exactly what they would on such a machine. Three steps::
 
 With ``MGDATA_DISPATCH=native`` on both runs the same comparison shows what the pin prevents. Everything runs
 serially (one process) so the emulated run needs no worker processes; it takes a few minutes natively and
-about twenty times that under qemu.
+about 50 times that under qemu (1 h 45 min measured on a busy 2-core machine). Use QEMU >= 8: Debian
+bookworm's 7.2 crashes inside numpy's AVX2 loops (the static ``qemu-x86_64`` of trixie's ``qemu-user`` works).
 """
 
 from __future__ import annotations
