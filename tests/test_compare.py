@@ -62,28 +62,37 @@ def test_exp_show_json_is_parsed_into_baseline_then_experiments():
     assert versions[1].metrics == {"m/a": 10.0} and versions[1].params == {"model.x": 5}
 
 
-@pytest.mark.slow
-def test_compare_two_real_dvc_experiments(tmp_path):
+def _dvc_project(root: Path, stage: str, params: str, dvc_yaml: str):
+    """A git + DVC project in ``root`` with one stage, reproduced and committed; returns (run, env, bin_dir)."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 
     def run(*cmd):
-        subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
+        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True, text=True)
 
     run("git", "init", "-q")
     run("git", "config", "user.email", "t@example.org")
     run("git", "config", "user.name", "t")
     run("dvc", "init", "-q")
-    (tmp_path / "stage.py").write_text(STAGE)
-    (tmp_path / "params.yaml").write_text("model:\n  x: 5\n  y: 2\n")
-    (tmp_path / "dvc.yaml").write_text(
-        "stages:\n  s:\n    cmd: python stage.py\n    deps: [stage.py]\n    params: [model]\n"
-        "    metrics:\n      - metrics/classify/q-logmel.json: {cache: false}\n"
-        "      - metrics/classify/style-logmel.json: {cache: false}\n"
-    )
+    (root / "stage.py").write_text(stage)
+    (root / "params.yaml").write_text(params)
+    (root / "dvc.yaml").write_text(dvc_yaml)
     run("dvc", "repro", "-q")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "base")
+    return run, env, bin_dir
+
+
+@pytest.mark.slow
+def test_compare_two_real_dvc_experiments(tmp_path):
+    run, env, bin_dir = _dvc_project(
+        tmp_path,
+        STAGE,
+        "model:\n  x: 5\n  y: 2\n",
+        "stages:\n  s:\n    cmd: python stage.py\n    deps: [stage.py]\n    params: [model]\n"
+        "    metrics:\n      - metrics/classify/q-logmel.json: {cache: false}\n"
+        "      - metrics/classify/style-logmel.json: {cache: false}\n",
+    )
     run("dvc", "exp", "run", "-q", "-S", "model.x=6", "-n", "six")
     out = subprocess.run(
         [str(bin_dir / "mgdata"), "compare", "--exp", "--metrics", "classify/*/f1_macro"],
@@ -146,25 +155,13 @@ json.dump({"f1": 0.5 + 0.01 * t, "f1_std": 0.05, "acc": 0.5 + 0.01 * t, "big": t
 
 @pytest.mark.slow
 def test_two_real_experiments_list_one_param_and_mark_by_noise(tmp_path):
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-
-    def run(*cmd):
-        subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
-
-    run("git", "init", "-q")
-    run("git", "config", "user.email", "t@example.org")
-    run("git", "config", "user.name", "t")
-    run("dvc", "init", "-q")
-    (tmp_path / "stage.py").write_text(STAGE_NOISE)
-    (tmp_path / "params.yaml").write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    (tmp_path / "dvc.yaml").write_text(
+    run, env, bin_dir = _dvc_project(
+        tmp_path,
+        STAGE_NOISE,
+        (Path(__file__).resolve().parents[1] / "params.yaml").read_text(),
         "stages:\n  s:\n    cmd: python stage.py\n    deps: [stage.py]\n    params: [classify.trials]\n"
-        "    metrics:\n      - metrics/classify/q-logmel.json: {cache: false}\n"
+        "    metrics:\n      - metrics/classify/q-logmel.json: {cache: false}\n",
     )
-    run("dvc", "repro", "-q")
-    run("git", "add", "-A")
-    run("git", "commit", "-qm", "base")
     trials = yaml.safe_load((tmp_path / "params.yaml").read_text())["classify"]["trials"]
     for n in (trials + 2, trials + 4):
         run("dvc", "exp", "run", "-q", "-S", f"classify.trials={n}", "-n", f"t{n}")
