@@ -7,27 +7,31 @@ imported only when the CLI starts, so ``mgdata --help`` lists them all.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 
 from mgdata import __version__
 from mgdata.errors import MgdataError
+from mgdata.registry import Registry
 
 # Modules contributing subcommands (lazy: imported when the CLI is built).
-CLI_MODULES: tuple[str, ...] = (
-    "mgdata.pipeline.cli",
-    "mgdata.compare",
-    "mgdata.htmlreport",
-    "mgdata.labels.cli",
-    "mgdata.generate.cli",
-    "mgdata.embed.cli",
-    "mgdata.cards",
-    "mgdata.classify.cli",
-    "mgdata.hub.cli",
-    "mgdata.decision.cli",
-    "mgdata.musicnn.tagger",
+CLI_MODULES = Registry(
+    "CLI module",
+    "mgdata.cli.CLI_MODULES",
+    {
+        "pipeline": "mgdata.pipeline.cli:register_cli",
+        "compare": "mgdata.compare:register_cli",
+        "htmlreport": "mgdata.htmlreport:register_cli",
+        "labels": "mgdata.labels.cli:register_cli",
+        "generate": "mgdata.generate.cli:register_cli",
+        "embed": "mgdata.embed.cli:register_cli",
+        "cards": "mgdata.cards:register_cli",
+        "classify": "mgdata.classify.cli:register_cli",
+        "hub": "mgdata.hub.cli:register_cli",
+        "decision": "mgdata.decision.cli:register_cli",
+        "tagger": "mgdata.musicnn.tagger:register_cli",
+    },
 )
 
 
@@ -103,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=_cmd_params_check)
 
     for name in CLI_MODULES:
-        importlib.import_module(name).register_cli(sub)
+        CLI_MODULES.load(name)(sub)
     return parser
 
 

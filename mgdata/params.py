@@ -7,41 +7,37 @@ checks the whole file, so an unknown section or key is caught by
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from mgdata.config import from_dict, read_params
-from mgdata.errors import ParamsError
+from mgdata.registry import Registry
 
-# section -> "module:ConfigClass"
-SECTIONS = {
-    "shards": "mgdata.config:ShardConfig",
-    "corpus": "mgdata.corpus.config:CorpusConfig",
-    "relabel": "mgdata.labels.config:RelabelConfig",
-    "stems": "mgdata.stems.config:StemsConfig",
-    "generate": "mgdata.generate.config:GenerateConfig",
-    "embed": "mgdata.embed.config:EmbedConfig",
-    "tokens": "mgdata.tokens.config:TokensConfig",
-    "classify": "mgdata.classify.config:ClassifyConfig",
-    "decision": "mgdata.decision.config:DecisionConfig",
-    "executor": "mgdata.exec:ExecConfig",
-    "pipeline": "mgdata.pipeline.config:PipelineConfig",
-    "report": "mgdata.htmlreport:ReportConfig",
-    "hub": "mgdata.hub.config:HubConfig",
-}
+# section -> "module:ConfigClass"; an unknown section is an error named by the section itself.
+SECTIONS = Registry(
+    "section",
+    None,
+    {
+        "shards": "mgdata.config:ShardConfig",
+        "corpus": "mgdata.corpus.config:CorpusConfig",
+        "relabel": "mgdata.labels.config:RelabelConfig",
+        "stems": "mgdata.stems.config:StemsConfig",
+        "generate": "mgdata.generate.config:GenerateConfig",
+        "embed": "mgdata.embed.config:EmbedConfig",
+        "tokens": "mgdata.tokens.config:TokensConfig",
+        "classify": "mgdata.classify.config:ClassifyConfig",
+        "decision": "mgdata.decision.config:DecisionConfig",
+        "executor": "mgdata.exec:ExecConfig",
+        "pipeline": "mgdata.pipeline.config:PipelineConfig",
+        "report": "mgdata.htmlreport:ReportConfig",
+        "hub": "mgdata.hub.config:HubConfig",
+    },
+)
 
 
 def section_class(name: str) -> type:
     """The config class of section ``name`` (imported lazily)."""
-    if name not in SECTIONS:
-        from mgdata.registry import closest
-
-        raise ParamsError(
-            name, f"unknown section{closest(name, list(SECTIONS))} (known: {', '.join(sorted(SECTIONS))})"
-        )
-    module, _, cls = SECTIONS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return SECTIONS.load(name)
 
 
 def validate_params(params_path: str | Path = "params.yaml", *, return_data: bool = False) -> Any:

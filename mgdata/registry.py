@@ -1,4 +1,8 @@
-"""One lazy registry mechanism for the pluggable model families (embedders, generators).
+"""One lazy registry mechanism for every name -> implementation map.
+
+Embedders, generators, token encoders, params sections and CLI subcommand
+modules are all :class:`Registry` instances; stage entry points (``StageSpec.run``)
+resolve through :func:`import_target`, the same lazy import.
 
 A registry maps a name to ``"module:attribute"``; the module is imported only
 when the name is looked up, so listing names (``--help``, params validation)
@@ -17,6 +21,12 @@ from typing import Any
 from mgdata.errors import ParamsError
 
 
+def import_target(target: str) -> Any:
+    """Import ``"module:attribute"`` and return the attribute (the one lazy import of every registry)."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def closest(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest known name, or ``""`` when nothing is close."""
     match = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
@@ -28,11 +38,12 @@ class Registry:
 
     Args:
         kind: What the entries are (``"embedder"``), for error messages.
-        key: The params key that names an entry (``"embed.embedders"``), for error messages.
+        key: The params key that names an entry (``"embed.embedders"``), for error messages; ``None``
+            when the name is itself the key (a params section).
         entries: Initial ``name -> "module:attribute"`` entries.
     """
 
-    def __init__(self, kind: str, key: str, entries: dict[str, str] | None = None):
+    def __init__(self, kind: str, key: str | None, entries: dict[str, str] | None = None):
         self.kind = kind
         self.key = key
         self._entries: dict[str, str] = {}
@@ -75,13 +86,12 @@ class Registry:
     def check(self, name: str) -> None:
         """Raise :class:`ParamsError` (with the closest known name) unless ``name`` is registered."""
         if name not in self._entries:
-            raise ParamsError(
-                self.key,
-                f"unknown {self.kind} {name!r}{closest(name, self.names())}; known: {', '.join(self.names())}",
-            )
+            known = f"{closest(name, self.names())}; known: {', '.join(self.names())}"
+            if self.key is None:
+                raise ParamsError(name, f"unknown {self.kind}{known}")
+            raise ParamsError(self.key, f"unknown {self.kind} {name!r}{known}")
 
     def load(self, name: str) -> Any:
         """The registered attribute (class or function), importing its module now."""
         self.check(name)
-        module, _, attr = self._entries[name].partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return import_target(self._entries[name])

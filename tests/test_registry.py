@@ -32,3 +32,17 @@ def test_embedders_and_generators_use_the_registry():
         get_embedder("logmell")
     with pytest.raises(ParamsError, match=r"generate\.generators: unknown generator 'resynt'.*'resynth'"):
         get_generator("resynt", None)
+
+
+def test_params_sections_and_cli_modules_use_the_registry():
+    from mgdata.cli import CLI_MODULES, build_parser
+    from mgdata.params import SECTIONS, section_class
+
+    assert isinstance(SECTIONS, Registry) and isinstance(CLI_MODULES, Registry)
+    assert section_class("decision").__name__ == "DecisionConfig"
+    # A section is its own params key: the error names it, not a parent key.
+    with pytest.raises(ParamsError, match=r"^decison: unknown section \(did you mean 'decision'\?\)"):
+        section_class("decison")
+    # Every registered CLI module contributes its subcommands.
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"decision", "tag", "stages", "classify", "hub"} <= set(sub.choices)

@@ -22,7 +22,6 @@ shard (exit 2); anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from typing import Any
 
 from mgdata.errors import MgdataError, ParamsError
 from mgdata.pipeline.spec import StageOutcome, StageSpec
+from mgdata.registry import import_target
 from mgdata.report import StageReport
 
 log = logging.getLogger("mgdata")
@@ -153,8 +153,7 @@ def _run(spec: StageSpec, args: argparse.Namespace) -> int:
     ctx = StageContext(
         spec=spec, args=args, params_path=args.params, raw=raw, report=report, progress=not args.no_progress, name=item
     )
-    module, _, fn = spec.run.partition(":")
-    outcome: StageOutcome = getattr(importlib.import_module(module), fn)(ctx)
+    outcome: StageOutcome = import_target(spec.run)(ctx)
     report.write(metrics, report_file, keys=spec.headline)
     print(f"{spec.name} {item if item != spec.name else ''}".rstrip() + f": {outcome.summary}")
     allow_empty = spec.allow_empty or ctx.section("pipeline").allow_empty
