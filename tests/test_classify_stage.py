@@ -127,3 +127,34 @@ def test_stage_runs_every_experiment(tmp_path):
         (tmp_path / "metrics" / "quadrant-logmel.json").read_bytes(),
         (out / "baseline" / "model" / "model.safetensors").read_bytes(),
     )
+
+
+def test_builder_in_memory_writes_nothing_and_matches_a_folder_run(tmp_path):
+    """``build_classify(out_dir=None)`` runs every experiment in memory: same metrics and results.md text."""
+    from mgdata.classify.build import build_classify
+    from mgdata.classify.config import ClassifyConfig, ProbeConfig
+    from mgdata.classify.stage import headline  # re-exported from build
+
+    real, gen = make_world(3, n_tracks=(16, 8, 8))
+    emb = tmp_path / "embed" / "logmel"
+    for s, t in real.items():
+        _write(emb / "corpus" / "clean", t, s)
+    _write(emb / "resynth" / "clean", gen)
+    (emb / "corpus" / "clean" / "artifact.json").write_text(json.dumps({"embed": {"embedder": {"id": "logmel"}}}))
+    probe = ProbeConfig(hidden=[], lr=0.01, max_epochs=10, patience=3)
+    cfg = ClassifyConfig(
+        generators=["resynth"],
+        scenarios=[],
+        trials=1,
+        permutations=10,
+        synthetic_hidden=[8],
+        probes={"slp": probe},
+        probe="slp",
+    )
+    before = sorted(p for p in tmp_path.rglob("*"))
+    mem = build_classify(tmp_path / "embed", cfg=cfg, task="quadrant", embedder="logmel", progress=False)
+    assert sorted(p for p in tmp_path.rglob("*")) == before and mem.out_dir is None
+    disk = build_classify(tmp_path / "embed", tmp_path / "out", cfg=cfg, task="quadrant", embedder="logmel")
+    assert json.dumps(mem.metrics, sort_keys=True) == json.dumps(disk.metrics, sort_keys=True)
+    assert mem.results_md == (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert headline(mem.metrics, cfg) == headline(disk.metrics, cfg)

@@ -12,13 +12,15 @@ class ClassifyResult:
     """What :func:`mgdata.classify.build.build_classify` produced.
 
     ``metrics`` holds one block per experiment (numbers only: what the stage report keeps); the probes,
-    confusion tables, plots and ``results.md`` are under ``out_dir``.
+    confusion tables, plots and ``results.md`` are under ``out_dir`` (None: run in memory, nothing written).
+    ``results_md`` is the text of ``results.md`` (the seed paper's Table III layout and the permutation lines).
     """
 
     task: str
     embedder: str
-    out_dir: Path
+    out_dir: Path | None
     metrics: dict[str, Any]
+    results_md: str = ""
 
 
 __all__ = ["ClassifyResult"]
