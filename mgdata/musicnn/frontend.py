@@ -21,6 +21,8 @@ under numpy >= 2, except that overflowing bins get the largest finite value,
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 SR = 16000
@@ -31,6 +33,24 @@ N_MELS = 96
 PATCH_FRAMES = 187
 
 _F16_LOG_MAX = np.log10(np.float16(65504.0) + np.float16(1.0))
+
+
+@functools.lru_cache(maxsize=1)
+def mel_basis() -> np.ndarray:
+    """librosa's Slaney mel filterbank of the front end, ``[96, 257]`` float32 (built once per process)."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=SR, n_fft=FFT_SIZE, n_mels=N_MELS)
+    basis.flags.writeable = False
+    return basis
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, built once (its ``limit`` is then cheap)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def log_mel(audio: np.ndarray, sr: int = SR, *, float16_log: bool = False) -> np.ndarray:
@@ -52,7 +72,12 @@ def log_mel(audio: np.ndarray, sr: int = SR, *, float16_log: bool = False) -> np
     if sr != SR:
         raise ValueError(f"musicnn front end needs {SR} Hz audio, got {sr} Hz")
     audio = np.ascontiguousarray(audio, dtype=np.float32)
-    mel = librosa.feature.melspectrogram(y=audio, sr=SR, hop_length=FFT_HOP, n_fft=FFT_SIZE, n_mels=N_MELS).T
+    # librosa.feature.melspectrogram's steps (centred Hann STFT, power 2, its einsum with the Slaney
+    # filterbank), with the filterbank built once per process instead of on every call, and the product on
+    # one BLAS thread so the bits do not depend on the thread count (OpenBLAS splits sums per thread).
+    power = np.abs(librosa.stft(audio, n_fft=FFT_SIZE, hop_length=FFT_HOP)) ** 2.0
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        mel = np.einsum("...ft,mf->...mt", power, mel_basis(), optimize=True).T
     mel16 = mel.astype(np.float16)  # the quantisation the models were trained with
     if not float16_log:
         # numpy 1.x evaluated extractor.py's `10000 * audio_rep` in float32: the same ops, explicitly.

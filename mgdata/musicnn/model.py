@@ -80,12 +80,31 @@ class _BN(nn.Module):
         for name in ("gamma", "beta", "moving_mean", "moving_variance"):
             self.register_buffer(name, torch.zeros(n))
 
+    def scale(self) -> torch.Tensor:
+        return self.gamma * torch.rsqrt(self.moving_variance + TF_BN_EPS)
+
     def forward(self, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
         shape = [1] * x.dim()
         shape[dim] = -1
-        scale = self.gamma * torch.rsqrt(self.moving_variance + TF_BN_EPS)
+        scale = self.scale()
         shift = self.beta - self.moving_mean * scale
         return x * scale.view(shape) + shift.view(shape)
+
+
+def _conv_bn_relu_max(conv: nn.Conv2d, bn: _BN, x: torch.Tensor) -> torch.Tensor:
+    """``bn(relu(conv(x))).amax(dim=3)``: a front-end branch pooled over frequency, reduced first.
+
+    ReLU and a per-channel affine map are monotone, so the maximum over frequency of ``bn(relu(y))`` is
+    ``bn(relu(max y))`` where the channel's batch-norm scale is >= 0 and ``bn(relu(min y))`` where it is
+    negative. The minimum comes as ``-max(-y)``, with ``-y`` from the convolution with negated weights and
+    bias (negation is exact, and rounding to nearest is symmetric, so the products and sums are exactly
+    negated), so one max reduction serves both signs. Each step rounds monotonically in float too, hence
+    the values are bit-identical to the unreduced order, while the ReLU and batch norm run on ``F`` times
+    fewer elements (they and the reduction took a quarter of the forward pass).
+    """
+    sign = torch.where(bn.scale() >= 0, 1.0, -1.0)
+    y = F.conv2d(x, conv.weight * sign.view(-1, 1, 1, 1), conv.bias * sign)
+    return bn(F.relu(y.amax(dim=3) * sign.view(1, -1, 1)))
 
 
 def _load_bn(bn: _BN, ckpt: dict[str, np.ndarray], scope: str) -> None:
@@ -161,9 +180,9 @@ class MusiCNN(nn.Module):
         front = []
         padded = F.pad(h, (0, 0, 3, 3))  # time only: valid conv over time keeps T frames
         for conv, bn in zip(self.timbral, self.timbral_bn):
-            front.append(bn(F.relu(conv(padded))).amax(dim=3))  # [B, C, T]
+            front.append(_conv_bn_relu_max(conv, bn, padded))  # [B, C, T]
         for k, conv, bn in zip(self.temporal_kernels, self.temporal, self.temporal_bn):
-            front.append(bn(F.relu(conv(F.pad(h, (0, 0, *_same_pad(k)))))).amax(dim=3))
+            front.append(_conv_bn_relu_max(conv, bn, F.pad(h, (0, 0, *_same_pad(k)))))
         frontend = torch.cat(front, dim=1)  # [B, 561, T]
         c1 = self.midend_bn[0](F.relu(self.midend[0](F.pad(frontend, (3, 3)))))
         c2 = self.midend_bn[1](F.relu(self.midend[1](F.pad(c1, (3, 3))))) + c1
