@@ -74,6 +74,7 @@ GENERATORS = Registry(
     {
         "resynth": "mgdata.generate.resynth:ResynthGenerator",
         "musicgen": "mgdata.generate.musicgen:MusicgenGenerator",
+        "compose": "mgdata.generate.compose:ComposeGenerator",
     },
 )
 

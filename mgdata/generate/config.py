@@ -2,7 +2,7 @@
 
 ``GenerateConfig`` holds the policy shared by all generators (budget fraction,
 sample length, seed, label column, shortage mode, retries) and nests one frozen
-section per generator (``resynth``, ``musicgen``); a generator is constructed
+section per generator (``resynth``, ``musicgen``, ``compose``); a generator is constructed
 from its own section only, so changing MusicGen settings does not rebuild the
 resynth artifact.
 """
@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mgdata.config import check
+from mgdata.corpus.config import DEFAULT_PROGRAMS, CorpusConfig
+
+# The corpus rendering rule (tempo/velocity per arousal class) that compose's defaults mirror.
+_CORPUS = CorpusConfig()
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,62 @@ class MusicgenConfig:
 
 
 @dataclass(frozen=True)
+class ComposeConfig:
+    """Section ``generate.compose``: the offline symbolic composer (:mod:`mgdata.generate.compose`).
+
+    The tempo/velocity ranges and programs default to the ``corpus`` section's defaults, so
+    generated clips follow the corpus's arousal rule; keep them equal to ``corpus`` when it changes.
+    """
+
+    manifest: str = "data/corpus/manifest.parquet"
+    cache_dir: str = ".cache/mgdata/compose"
+    split: str = "train"
+    sample_rate: int = 22050
+    max_voices: int = 4
+    nonchord_weight: float = 0.08
+    passing_weight: float = 0.5
+    slow_tempo_bpm: tuple[float, float] = _CORPUS.slow_tempo_bpm
+    fast_tempo_bpm: tuple[float, float] = _CORPUS.fast_tempo_bpm
+    slow_velocity: tuple[int, int] = _CORPUS.slow_velocity
+    fast_velocity: tuple[int, int] = _CORPUS.fast_velocity
+    programs: list[int] = field(default_factory=lambda: list(DEFAULT_PROGRAMS))
+    soundfont: str = ""
+    peak_dbfs: float = -1.0
+    novelty_n: int = 4
+    max_retries: int | None = None
+
+    def __post_init__(self):
+        check(bool(self.manifest), "manifest", "expected the path of the corpus manifest parquet")
+        check(bool(self.split), "split", "expected a split name (the model trains on this split only)")
+        check(8000 <= self.sample_rate <= 96000, "sample_rate", "expected 8000..96000 Hz")
+        check(2 <= self.max_voices <= 8, "max_voices", "expected 2..8")
+        check(0.0 <= self.nonchord_weight <= 1.0, "nonchord_weight", "expected 0..1")
+        check(0.0 <= self.passing_weight <= 1.0, "passing_weight", "expected 0..1")
+        for key in ("slow_tempo_bpm", "fast_tempo_bpm"):
+            lo, hi = getattr(self, key)
+            check(20.0 <= lo <= hi <= 400.0, key, "expected [min, max] with 20 <= min <= max <= 400")
+        check(
+            self.slow_tempo_bpm[1] < self.fast_tempo_bpm[0], "fast_tempo_bpm", "expected a range above slow_tempo_bpm"
+        )
+        for key in ("slow_velocity", "fast_velocity"):
+            lo, hi = getattr(self, key)
+            check(1 <= lo <= hi <= 127, key, "expected [min, max] MIDI velocities with 1 <= min <= max <= 127")
+        check(self.slow_velocity[1] < self.fast_velocity[0], "fast_velocity", "expected a range above slow_velocity")
+        check(
+            len(self.programs) > 0 and all(0 <= p <= 127 for p in self.programs),
+            "programs",
+            "expected a non-empty list of GM programs in 0..127",
+        )
+        check(-40.0 <= self.peak_dbfs <= 0.0, "peak_dbfs", "expected dBFS in [-40, 0]")
+        check(2 <= self.novelty_n <= 16, "novelty_n", "expected 2..16")
+        check(
+            self.max_retries is None or self.max_retries >= 0,
+            "max_retries",
+            "expected null (use generate.max_retries) or an integer >= 0",
+        )
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Section ``generate``: which generators run and the per-class budget policy.
 
@@ -126,6 +186,7 @@ class GenerateConfig:
     silence_db: float = -60.0
     resynth: ResynthConfig = field(default_factory=ResynthConfig)
     musicgen: MusicgenConfig = field(default_factory=MusicgenConfig)
+    compose: ComposeConfig = field(default_factory=ComposeConfig)
 
     def __post_init__(self):
         from mgdata.generate.base import GENERATORS
@@ -142,8 +203,8 @@ class GenerateConfig:
         check(-120.0 <= self.silence_db < 0.0, "silence_db", "expected -120..0 dBFS")
 
     def section(self, name: str):
-        """The generator's own config section (``resynth`` / ``musicgen``); ``None`` for other names."""
-        return getattr(self, name, None) if name in ("resynth", "musicgen") else None
+        """The generator's own config section (``resynth`` / ``musicgen`` / ``compose``); ``None`` for other names."""
+        return getattr(self, name, None) if name in ("resynth", "musicgen", "compose") else None
 
     def retries_for(self, name: str) -> int:
         """Retries for NaN/silent output: the generator's override if set, else ``max_retries``."""
