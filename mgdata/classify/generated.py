@@ -64,6 +64,36 @@ def _heldout_sources(src: np.ndarray, fraction: float, seed: int) -> set[str]:
     return set(rng.permutation(src)[: int(round(fraction * src.size))].tolist())
 
 
+def _source_unseen_probe(
+    td: TaskData, held: set[str], cfg: ClassifyConfig, seed: int, embedder: dict | None, where: str
+) -> tuple[Data, ProbeModel]:
+    """The real training rows without the ``held`` source tracks, and the probe trained on them (``seed``).
+
+    Raises:
+        InputError: Holding the tracks out leaves a class without training rows.
+    """
+    keep = np.flatnonzero(~np.isin(td.train.tracks.astype(str), list(held)))
+    train_wo = td.train.take(keep)
+    missing = [c for j, c in enumerate(td.classes) if train_wo.y[:, j].sum() == 0]
+    if missing:
+        raise InputError(
+            where,
+            f"task {td.task!r}: holding out source tracks (seed {seed}) leaves class "
+            f"{missing[0]!r} without training examples (lower classify.heldout_source_fraction)",
+        )
+    m_wo = fit_probe(
+        train_wo,
+        td.val,
+        td.classes,
+        td.multilabel,
+        cfg.probes[cfg.probe],
+        seed,
+        threshold_default=cfg.threshold_default,
+        meta=probe_meta(td, embedder, {"experiment": "generated_classified_source_unseen"}),
+    )
+    return train_wo, m_wo
+
+
 def run_generated_classified(
     td: TaskData, gen_table: EmbTable, baseline: dict[str, Any], cfg: ClassifyConfig, *, embedder: dict | None = None
 ) -> dict[str, Any]:
@@ -85,25 +115,7 @@ def run_generated_classified(
     figures: dict[str, list[dict[str, float]]] = {"source_in_training": [], "source_unseen": []}
     for t in range(cfg.trials):
         held = _heldout_sources(src, cfg.heldout_source_fraction, cfg.seed + t)
-        keep = np.flatnonzero(~np.isin(td.train.tracks.astype(str), list(held)))
-        train_wo = td.train.take(keep)
-        missing = [c for j, c in enumerate(td.classes) if train_wo.y[:, j].sum() == 0]
-        if missing:
-            raise InputError(
-                gen_table.where,
-                f"task {td.task!r}: holding out source tracks (seed {cfg.seed + t}) leaves class "
-                f"{missing[0]!r} without training examples (lower classify.heldout_source_fraction)",
-            )
-        m_wo = fit_probe(
-            train_wo,
-            td.val,
-            td.classes,
-            td.multilabel,
-            cfg.probes[cfg.probe],
-            cfg.seed + t,
-            threshold_default=cfg.threshold_default,
-            meta=probe_meta(td, embedder, {"experiment": "generated_classified_source_unseen"}),
-        )
+        train_wo, m_wo = _source_unseen_probe(td, held, cfg, cfg.seed + t, embedder, gen_table.where)
         unseen = gen.take(np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train")))
         res = {
             "source_in_training": _classify_generated(baseline["models"][t], in_train, td),

@@ -15,6 +15,44 @@ from mgdata.classify.tables import EmbTable
 from mgdata.errors import InputError
 
 
+def _synthetic_splits(gen: Data, td: TaskData, cfg: ClassifyConfig, where: str) -> tuple[Data, Data]:
+    """Generated training rows and early-stopping rows (validation sources, else a seeded held-out share).
+
+    Raises:
+        InputError: Either side is empty.
+    """
+    train, val = split_rows(gen, "train"), split_rows(gen, "validation")
+    if len(val) == 0 and len(train):
+        src = np.unique(train.tracks.astype(str))
+        rng = np.random.default_rng(cfg.seed)
+        n_val = max(1, int(round(cfg.synthetic_val_fraction * src.size)))
+        held = np.isin(train.tracks.astype(str), rng.permutation(src)[:n_val])
+        train, val = train.take(np.flatnonzero(~held)), train.take(np.flatnonzero(held))
+    if len(train) == 0 or len(val) == 0:
+        raise InputError(
+            where,
+            f"task {td.task!r}: synthetic-only needs generated samples for training and early stopping "
+            f"(have {len(train)} and {len(val)})",
+        )
+    return train, val
+
+
+def _class_columns(train: Data, td: TaskData, cfg: ClassifyConfig, where: str) -> tuple[list[str], np.ndarray, list]:
+    """The task's classes that have generated training rows, their target columns, and the classes skipped.
+
+    Raises:
+        InputError: A class has no generated training rows and ``missing_class`` is ``error``.
+    """
+    missing = [c for j, c in enumerate(td.classes) if train.y[:, j].sum() == 0]
+    classes, cols = td.classes, np.arange(len(td.classes))
+    if missing:
+        if cfg.missing_class == "error":
+            raise InputError(where, f"task {td.task!r}: class {missing[0]!r} has no generated training examples")
+        cols = np.array([j for j, c in enumerate(td.classes) if c not in missing])
+        classes = [td.classes[j] for j in cols]
+    return classes, cols, missing
+
+
 def run_synthetic_only(
     td: TaskData, gen_table: EmbTable, cfg: ClassifyConfig, *, embedder: dict | None = None
 ) -> dict[str, Any]:
@@ -25,29 +63,8 @@ def run_synthetic_only(
     ``synthetic_val_fraction`` of the generated samples' source tracks held out of training. No real
     audio enters training or model selection.
     """
-    gen = generated_data(gen_table, td, cfg)
-    train, val = split_rows(gen, "train"), split_rows(gen, "validation")
-    if len(val) == 0 and len(train):
-        src = np.unique(train.tracks.astype(str))
-        rng = np.random.default_rng(cfg.seed)
-        n_val = max(1, int(round(cfg.synthetic_val_fraction * src.size)))
-        held = np.isin(train.tracks.astype(str), rng.permutation(src)[:n_val])
-        train, val = train.take(np.flatnonzero(~held)), train.take(np.flatnonzero(held))
-    if len(train) == 0 or len(val) == 0:
-        raise InputError(
-            gen_table.where,
-            f"task {td.task!r}: synthetic-only needs generated samples for training and early stopping "
-            f"(have {len(train)} and {len(val)})",
-        )
-    missing = [c for j, c in enumerate(td.classes) if train.y[:, j].sum() == 0]
-    classes, cols = td.classes, np.arange(len(td.classes))
-    if missing:
-        if cfg.missing_class == "error":
-            raise InputError(
-                gen_table.where, f"task {td.task!r}: class {missing[0]!r} has no generated training examples"
-            )
-        cols = np.array([j for j, c in enumerate(td.classes) if c not in missing])
-        classes = [td.classes[j] for j in cols]
+    train, val = _synthetic_splits(generated_data(gen_table, td, cfg), td, cfg, gen_table.where)
+    classes, cols, missing = _class_columns(train, td, cfg, gen_table.where)
     sub = lambda d: Data(d.x, d.y[:, cols], d.tracks, d.keys, d.splits)  # noqa: E731
     train, val, test = sub(train), sub(val), sub(td.test)
     test = test.take(np.flatnonzero(test.y.sum(axis=1) > 0))
