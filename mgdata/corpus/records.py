@@ -9,7 +9,7 @@ stem samples of a rendered track. Layout and fields: README.md, "Artifact format
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from mgdata.corpus.render import RenderedTrack, gm_instrument_name
 from mgdata.corpus.scores import ParsedScore
 from mgdata.labels import QUADRANTS
 from mgdata.report import StageReport
-from mgdata.store import Sample, encode_json
+from mgdata.store import JsonRecord, Sample
 
 MANIFEST_SCHEMA = {
     "track_id": pl.String,
@@ -83,12 +83,18 @@ class TrackPlan:
 
 
 @dataclass(frozen=True)
-class TrackRecord:
+class TrackRecord(JsonRecord):
     """One track: ``to_dict()`` is the mix sample's ``json`` (without provenance); a subset is its manifest row.
 
     Label fields (CONTRACTS.md): ``quadrant`` (paper1 mapping of the mood tags, exactly as the relabel stage
     maps them), ``mood`` (the MTG-Jamendo mood tags, multi-label), ``style`` (the repertoire).
+    The json carries ``provenance`` beside the fields (tolerated, dropped on read).
     """
+
+    json_what = "track"
+    json_optional = frozenset({"unpitched_parts"})
+    json_extras = frozenset({"provenance"})
+    json_key_field = "track_id"
 
     track_id: str
     score_id: str
@@ -124,13 +130,6 @@ class TrackRecord:
     def n_stems(self) -> int:
         return len(self.parts)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrackRecord:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
     def manifest_row(self) -> dict[str, Any]:
         row = {k: v for k, v in self.to_dict().items() if k in MANIFEST_SCHEMA}
         row["n_stems"] = self.n_stems
@@ -138,8 +137,12 @@ class TrackRecord:
 
 
 @dataclass(frozen=True)
-class StemRecord:
+class StemRecord(JsonRecord):
     """The ``json`` of one stem sample (without provenance); labels copied from its track."""
+
+    json_what = "stem"
+    json_extras = frozenset({"provenance"})
+    json_key_field = "track_id"
 
     track_id: str
     stem_index: int
@@ -152,13 +155,6 @@ class StemRecord:
     style: str
     sample_rate: int
     duration_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StemRecord:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
     @property
     def key(self) -> str:
@@ -229,10 +225,9 @@ def track_record(plan: TrackPlan, split: str) -> TrackRecord:
 
 def track_samples(record: TrackRecord, rendered: dict[str, Any], prov: dict[str, Any]) -> tuple[Sample, list[Sample]]:
     """The mix sample and the stem samples of a rendered track (FLAC bytes in ``rendered``)."""
-    mix_meta = {**record.to_dict(), "provenance": prov}
     mix = Sample(
         record.track_id,
-        {"flac": rendered["mix_flac"], "json": encode_json(mix_meta)},
+        {"flac": rendered["mix_flac"], "json": record.to_json(provenance=prov)},
         seconds=record.duration_s,
         labels=tuple(record.tags),
     )
@@ -254,7 +249,7 @@ def track_samples(record: TrackRecord, rendered: dict[str, Any], prov: dict[str,
         stems.append(
             Sample(
                 meta.key,
-                {"flac": rendered["stem_flacs"][i], "json": encode_json({**meta.to_dict(), "provenance": prov})},
+                {"flac": rendered["stem_flacs"][i], "json": meta.to_json(provenance=prov)},
                 seconds=record.duration_s,
             )
         )

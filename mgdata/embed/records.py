@@ -11,15 +11,14 @@ consolidated ``{split}.parquet`` keeps the label columns of :data:`LABEL_FIELDS`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mgdata.labels.fields import RECORD_LABEL_FIELDS
-from mgdata.store.codec import record_from_json
+from mgdata.store import JsonRecord
 
 #: The label columns every track-derived record carries (null where the source has none; :mod:`mgdata.labels`).
 LABEL_FIELDS = RECORD_LABEL_FIELDS
@@ -28,7 +27,7 @@ _OPTIONAL = ("clip_starts_s", "frame_times_s")
 
 
 @dataclass(frozen=True)
-class EmbeddingRecord:
+class EmbeddingRecord(JsonRecord):
     """The json of one embedding sample.
 
     Attributes:
@@ -53,6 +52,10 @@ class EmbeddingRecord:
         clip_starts_s: Start of each clip row (``embed.clip_s`` set), seconds.
         frame_times_s: Centre of each frame row (``aggregation: none``), seconds.
     """
+
+    json_what = "embedding"
+    json_optional = frozenset({*_OPTIONAL, *LABEL_FIELDS, "label"} - {"split"})
+    json_omit_none = _OPTIONAL
 
     key: str
     split: str
@@ -89,23 +92,6 @@ class EmbeddingRecord:
         if self.frame_times_s is not None:
             return len(self.frame_times_s)
         return 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """The sample json (optional fields only when set)."""
-        out = asdict(self)
-        for name in _OPTIONAL:
-            if out[name] is None:
-                del out[name]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EmbeddingRecord:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            InputError: A required field is missing or malformed (names the key).
-        """
-        return record_from_json(cls, data, what="embedding", optional={*_OPTIONAL, *LABEL_FIELDS, "label"} - {"split"})
 
 
 @dataclass

@@ -14,7 +14,7 @@ from mgdata.config import to_dict
 from mgdata.generate.base import Generator
 from mgdata.generate.config import GenerateConfig
 from mgdata.generate.policy import PlanItem
-from mgdata.generate.records import SPLIT, GeneratedRecord
+from mgdata.generate.records import SPLIT, GeneratedProvenance, GeneratedRecord
 from mgdata.labels.fields import TrackLabels
 from mgdata.provenance import Provenance
 
@@ -77,27 +77,31 @@ def sample_json(
             "reuse_round": item.clip.reuse_round,
             "split": SPLIT,
         }
-    provenance = {
-        **prov.sample_dict(),
-        "licence": source_licence,
-        "seed": seed,
-        "params_seed": cfg.seed,
-        "base_seed": base_seed,
-        "retries": retries,
-        "generator": generator.name,
-        "mode": generator.mode,
-        "model": described.get("model"),
-        "revision": described.get("revision"),
-        "model_hash": described.get("local_path_hash", described.get("model_hash")),
-        "settings": described,
-        "generator_config": to_dict(cfg.section(generator.name)),
-        "policy": policy_dict(cfg, generator.name),
-        "label": item.label,
-        "prompt": prompt,
-        "source": clip if generator.mode == "source" else None,
-        "prime": clip if generator.mode == "primed" else None,
-        "batch": batch,
-    }
+    base = prov.sample_dict()
+    provenance = GeneratedProvenance(
+        builder=base["builder"],
+        source_version=base["source_version"],
+        licence=source_licence,
+        seed=seed,
+        params_hash=base["params_hash"],
+        mgdata_version=base["mgdata_version"],
+        params_seed=cfg.seed,
+        base_seed=base_seed,
+        retries=retries,
+        generator=generator.name,
+        mode=generator.mode,
+        model=described.get("model"),
+        revision=described.get("revision"),
+        model_hash=described.get("local_path_hash", described.get("model_hash")),
+        settings=described,
+        generator_config=to_dict(cfg.section(generator.name)),
+        policy=policy_dict(cfg, generator.name),
+        label=item.label,
+        prompt=prompt,
+        source=clip if generator.mode == "source" else None,
+        prime=clip if generator.mode == "primed" else None,
+        batch=batch,
+    )
     labels = {k: v for k, v in (label_fields or {}).items() if k != "split"}
     return GeneratedRecord(
         key=item.key,
@@ -113,7 +117,7 @@ def sample_json(
         offset_s=item.clip.offset_s if item.clip is not None else None,
         params_hash=params_hash,
         mgdata_version=mgdata.__version__,
-        provenance=provenance,
+        provenance=provenance.to_dict(),
         **labels,
     )
 

@@ -11,20 +11,18 @@ seed that produced it and the full provenance ``regenerate`` needs to rebuild it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from mgdata.generate.policy import Plan
-from mgdata.store import Sample
-from mgdata.store.codec import record_from_json
+from mgdata.store import JsonRecord, Sample
 
 #: The split every generated sample belongs to (generated audio is training augmentation).
 SPLIT = "train"
 
 
 @dataclass(frozen=True)
-class GeneratedRecord:
+class GeneratedRecord(JsonRecord):
     """The json of one generated sample.
 
     Attributes:
@@ -47,6 +45,9 @@ class GeneratedRecord:
         track_id: Source track id (None in text mode).
         provenance: Full provenance (seeds, model, settings, policy, prompt, batch).
     """
+
+    json_what = "generated"
+    json_optional = frozenset({"quadrant", "mood", "style", "track_id", "prompt", "source_key", "offset_s"})
 
     key: str
     label: str
@@ -73,23 +74,58 @@ class GeneratedRecord:
         if self.split != "train":
             raise ValueError(f"{self.key}: generated samples are training data (split 'train'), got {self.split!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """The sample json."""
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GeneratedRecord:
-        """Inverse of :meth:`to_dict`.
+@dataclass(frozen=True)
+class GeneratedProvenance(JsonRecord):
+    """The ``provenance`` of one generated sample: everything ``regenerate`` needs to rebuild it.
 
-        Raises:
-            InputError: A required field is missing or malformed (names the key).
-        """
-        return record_from_json(
-            cls,
-            data,
-            what="generated",
-            optional={"quadrant", "mood", "style", "track_id", "prompt", "source_key", "offset_s"},
-        )
+    Written and read through the one record contract (:class:`~mgdata.store.JsonRecord`);
+    ``to_dict`` gives exactly the keys and values the builder used to assemble by hand.
+
+    Attributes:
+        builder, source_version, params_hash, mgdata_version: From the artifact's
+            :class:`~mgdata.provenance.Provenance`.
+        licence: The source's licence (plus the model weights' terms).
+        seed: Seed that produced the kept output.
+        params_seed: The params seed of the budget.
+        base_seed: Seed derived for the sample before retries.
+        retries: Extra generations (NaN/silent output).
+        generator, mode: Generator name and mode (``source``, ``primed``, ``text``).
+        model, revision, model_hash: The model (``None`` for DSP generators).
+        settings: The generator's ``describe()``.
+        generator_config: The generator's params section.
+        policy: Budget policy settings.
+        label: Class the sample was generated for.
+        prompt: Text prompt, else None.
+        source: The source clip (source mode), else None.
+        prime: The prime clip (primed mode), else None.
+        batch: The requests of the sample's batch when it had other members, else None.
+    """
+
+    builder: str
+    source_version: str
+    licence: str
+    seed: int
+    params_hash: str
+    mgdata_version: str
+    params_seed: int
+    base_seed: int
+    retries: int
+    generator: str
+    mode: str
+    model: str | None
+    revision: str | None
+    model_hash: str | None
+    settings: dict[str, Any]
+    generator_config: dict[str, Any]
+    policy: dict[str, Any]
+    label: str
+    prompt: str | None
+    source: dict[str, Any] | None
+    prime: dict[str, Any] | None
+    batch: list[dict[str, Any]] | None
+
+    json_what = "generated provenance"
 
 
 @dataclass
@@ -145,4 +181,4 @@ class GenerateResult:
         }
 
 
-__all__ = ["SPLIT", "GenerateResult", "GeneratedRecord"]
+__all__ = ["SPLIT", "GenerateResult", "GeneratedProvenance", "GeneratedRecord"]

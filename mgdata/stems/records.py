@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mgdata.errors import InputError
 from mgdata.labels.fields import TrackLabels
-from mgdata.store import Sample, make_key
+from mgdata.store import JsonRecord, Sample, make_key
 
 # Columns of pairs.parquet, in file order.
 PAIR_COLUMNS = ("pair_key", "a_key", "b_key", "track_id", "window_index", "stem_a", "stem_b", "split")
@@ -37,7 +37,7 @@ def pair_key(a_key: str, b_key: str, track_id: str, window_index: int, stem_a_in
 
 
 @dataclass(frozen=True)
-class StemWindowRecord:
+class StemWindowRecord(JsonRecord):
     """The json of one stem-window sample of ``data/stems``.
 
     Attributes:
@@ -58,6 +58,9 @@ class StemWindowRecord:
         provenance: Per-sample provenance (builder, source, licence, seed, params hash).
     """
 
+    json_what = "stem-window"
+    json_optional = frozenset({"quadrant", "mood", "style"})
+
     key: str
     track_id: str
     window_index: int
@@ -74,31 +77,14 @@ class StemWindowRecord:
     sample_rate: int
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The sample json."""
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StemWindowRecord:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            InputError: A required field is missing (names the key and the fields).
-        """
-        names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in data and n not in ("provenance", "quadrant", "mood", "style")]
-        if missing:
-            raise InputError(str(data.get("key", "?")), f"bad metadata: stem-window json lacks {', '.join(missing)}")
-        kw = {n: data.get(n) for n in names}
-        kw["provenance"] = dict(data.get("provenance") or {})
-        try:
-            kw["window_index"], kw["stem_index"] = int(kw["window_index"]), int(kw["stem_index"])
-            kw["sample_rate"] = int(kw["sample_rate"])
-            kw["start_s"], kw["length_s"] = float(kw["start_s"]), float(kw["length_s"])
-            kw["mood"] = list(kw["mood"]) if kw["mood"] is not None else None
-        except (TypeError, ValueError) as exc:
-            raise InputError(str(data.get("key", "?")), f"bad metadata: stem-window json field types ({exc})") from None
-        return cls(**kw)
+    def normalise_json(cls, kw: dict[str, Any]) -> dict[str, Any]:
+        """Coerce the numeric fields and the mood list of a decoded json (ValueError/TypeError if they do not)."""
+        kw["window_index"], kw["stem_index"] = int(kw["window_index"]), int(kw["stem_index"])
+        kw["sample_rate"] = int(kw["sample_rate"])
+        kw["start_s"], kw["length_s"] = float(kw["start_s"]), float(kw["length_s"])
+        kw["mood"] = list(kw["mood"]) if kw["mood"] is not None else None
+        return kw
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from mgdata.store.codec import (
     KEY_RE,
     MEMBER_RE,
     DecodeError,
+    JsonRecord,
     canonical_json,
     decode_json,
     decode_npy,
@@ -55,6 +56,7 @@ from mgdata.store.codec import (
     load_json_file,
     make_key,
     record_from_json,
+    sample_where,
     sha256_file,
 )
 from mgdata.store.inspect import SAMPLE_PROVENANCE, inspect_artifact
@@ -87,6 +89,7 @@ __all__ = [
     "SHARD_RE",
     "ArtifactWriter",
     "DecodeError",
+    "JsonRecord",
     "Sample",
     "SplitSummary",
     "artifact_index_digests",
@@ -98,6 +101,7 @@ __all__ = [
     "decode_npy",
     "decode_sample_json",
     "record_from_json",
+    "sample_where",
     "encode_json",
     "encode_npy",
     "fingerprint",

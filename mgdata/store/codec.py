@@ -62,35 +62,140 @@ def decode_json(data: bytes, where: str = "json member") -> Any:
         raise DecodeError(where, f"not valid UTF-8 JSON ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
-def record_from_json(cls: type, data: Any, *, what: str, optional: tuple[str, ...] | set[str] = ()) -> Any:
+def record_from_json(
+    cls: type,
+    data: Any,
+    *,
+    what: str,
+    optional: tuple[str, ...] | set[str] | frozenset[str] = (),
+    extras: tuple[str, ...] | set[str] | frozenset[str] = (),
+    where: str | None = None,
+    key_field: str = "key",
+) -> Any:
     """Build a sample-json dataclass record (``cls(**fields)``) from a decoded json, with one-line errors.
 
-    Fields absent from ``data`` are an error unless listed in ``optional`` (they then take
-    ``None``); ``provenance`` defaults to ``{}``; the record's own validation (``__post_init__``
-    raising ValueError/TypeError) becomes an InputError naming the sample key.
+    The one reader of every sample json (:class:`JsonRecord` calls it). Fields absent from
+    ``data`` are an error unless listed in ``optional`` (they then take their dataclass default,
+    else ``None``); ``provenance`` defaults to ``{}``. Keys that are not fields are an error
+    (a misspelt or stale json is caught, not silently dropped) unless listed in ``extras``
+    (known envelope keys, dropped) or the record sets ``tolerates_extras``. The record's own
+    validation (``__post_init__`` raising ValueError/TypeError) becomes an InputError.
+
+    Args:
+        cls: The dataclass.
+        data: The decoded json.
+        what: What kind of json it is (``"stem-window"``), named in errors.
+        optional: Fields that may be absent.
+        extras: Non-field keys that are tolerated and dropped.
+        where: Where the json came from (``shard: sample key``); default the json's ``key_field``.
+        key_field: The field naming the sample (``key``; ``track_id`` for corpus jsons).
 
     Raises:
-        InputError: A required field is missing or the record rejects a value (names the key and ``what``).
+        InputError: A required field is missing, a key is unknown or the record rejects a value
+            (one line naming ``where`` and the fields).
     """
     import dataclasses
 
-    key = str(data.get("key", "?")) if isinstance(data, Mapping) else "?"
+    where = where or (str(data.get(key_field, "?")) if isinstance(data, Mapping) else "?")
     if not isinstance(data, Mapping):
-        raise InputError(key, f"bad metadata: {what} json is not an object")
-    names = [f.name for f in dataclasses.fields(cls)]
-    missing = [n for n in names if n not in data and n not in optional and n != "provenance"]
+        raise InputError(where, f"bad metadata: {what} json is not an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    missing = [n for n in fields if n not in data and n not in optional and n != "provenance"]
     if missing:
-        raise InputError(key, f"bad metadata: {what} json lacks {', '.join(missing)}")
-    kw = {n: data.get(n) for n in names}
+        raise InputError(where, f"bad metadata: {what} json lacks {', '.join(missing)}")
+    unknown = sorted(k for k in data if k not in fields and k not in extras)
+    if unknown and not getattr(cls, "tolerates_extras", False):
+        raise InputError(where, f"bad metadata: {what} json has unknown field(s) {', '.join(map(str, unknown))}")
+    kw = {n: data[n] if n in data else _default(f) for n, f in fields.items()}
     if "provenance" in kw:
         kw["provenance"] = dict(data.get("provenance") or {})
     try:
+        normalise = getattr(cls, "normalise_json", None)
+        if normalise is not None:
+            kw = normalise(kw)
         return cls(**kw)
     except (TypeError, ValueError) as exc:
-        raise InputError(key, f"bad metadata: {what} json ({exc})") from None
+        raise InputError(where, f"bad metadata: {what} json ({exc})") from None
 
 
-def decode_sample_json(sample: dict[str, Any], member: str = "json") -> Any:
+def _default(f: Any) -> Any:
+    import dataclasses
+
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+class JsonRecord:
+    """Mixin of the dataclass records whose ``to_dict`` *is* a sample's json: one to_dict/from_dict for all.
+
+    A record class sets (all optional, as plain class attributes):
+
+    * ``json_what``: the name used in errors (``"stem-window"``);
+    * ``json_optional``: fields that may be absent from a json (old shards, no source);
+    * ``json_extras``: non-field keys tolerated and dropped on read (e.g. the ``provenance``
+      envelope the corpus writes beside a record that has no provenance field);
+    * ``json_omit_none``: fields left out of the json when ``None``;
+    * ``json_key_field``: the field naming the sample in errors (default ``key``);
+    * ``tolerates_extras``: read jsons with any unknown keys (default ``False``);
+    * ``normalise_json(kw)``: a classmethod coercing decoded values before ``cls(**kw)``.
+
+    Writing is ``encode_json(record.to_dict())`` (sorted keys), so a record and the dict it
+    replaced give the same bytes.
+    """
+
+    json_what: str = "sample"
+    json_optional: frozenset[str] = frozenset()
+    json_extras: frozenset[str] = frozenset()
+    json_omit_none: tuple[str, ...] = ()
+    json_key_field: str = "key"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The json dict (``dataclasses.asdict``, ``json_omit_none`` fields dropped when unset)."""
+        import dataclasses
+
+        out = dataclasses.asdict(self)  # type: ignore[call-overload]
+        for name in self.json_omit_none:
+            if out[name] is None:
+                del out[name]
+        return out
+
+    def to_json(self, **envelope: Any) -> bytes:
+        """The json member bytes (``envelope`` keys, e.g. ``provenance``, added beside the fields)."""
+        return encode_json({**self.to_dict(), **envelope})
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str | None = None) -> Any:
+        """Inverse of :meth:`to_dict` through :func:`record_from_json` (one-line errors)."""
+        return record_from_json(
+            cls,
+            data,
+            what=cls.json_what,
+            optional=cls.json_optional,
+            extras=cls.json_extras,
+            where=where,
+            key_field=cls.json_key_field,
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str = "json member") -> Any:
+        """Decode json bytes into the record (errors name ``where``)."""
+        return cls.from_dict(decode_json(data, where), where=where)
+
+    @classmethod
+    def from_sample(cls, sample: Mapping[str, Any], member: str = "json") -> Any:
+        """The record of a sample dict from :func:`~mgdata.store.iter_samples` (errors name shard and key)."""
+        return cls.from_dict(decode_sample_json(sample, member), where=sample_where(sample))
+
+
+def sample_where(sample: Mapping[str, Any]) -> str:
+    """``shard: sample key`` of a sample dict, for error messages."""
+    return f"{sample.get('__shard__', '?')}: sample {sample.get('__key__', '?')}"
+
+
+def decode_sample_json(sample: Mapping[str, Any], member: str = "json") -> Any:
     """Decode a sample's JSON member, naming the shard and key if it is corrupt.
 
     Args:

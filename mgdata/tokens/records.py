@@ -10,14 +10,14 @@ stem-window: ``tokens.npy`` (int16, one token per ``segment_s``) and ``json``
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mgdata.stems.records import PairRecord, read_pairs
-from mgdata.store import decode_json, decode_npy, encode_npy, iter_samples, read_artifact_info
+from mgdata.store import JsonRecord, decode_npy, encode_npy, iter_samples, read_artifact_info
 from mgdata.tokens.metrics import TokenStats
 
 FORMAT_VERSION = "tokens/2"
@@ -27,7 +27,7 @@ MEMBERS = ("json", "tokens.npy")
 
 
 @dataclass(frozen=True)
-class TokenRecord:
+class TokenRecord(JsonRecord):
     """The json of one token sample (one stem-window).
 
     Attributes:
@@ -41,6 +41,9 @@ class TokenRecord:
         n_tokens: Length of ``tokens.npy``.
         provenance: Per-sample provenance.
     """
+
+    json_what = "token"
+    json_optional = frozenset({"quadrant", "mood", "style"})
 
     key: str
     track_id: str
@@ -57,15 +60,6 @@ class TokenRecord:
     codebook_sha256: str
     n_tokens: int
     provenance: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The sample json."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TokenRecord:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{f: data.get(f) for f in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -167,17 +161,23 @@ def tokens_npy(tokens: np.ndarray) -> bytes:
 
 
 def read_tokens(path: str | Path, *, split: str | None = None) -> Iterator[dict[str, Any]]:
-    """Stream a tokens artifact: ``{"key", "split", "tokens", "meta"}`` per stem-window.
+    """Stream a tokens artifact: ``{"key", "split", "tokens", "record", "meta"}`` per stem-window.
+
+    ``record`` is the sample's :class:`TokenRecord` (read through the record contract: an
+    unknown or missing field is a one-line error naming the shard and key); ``meta`` is its
+    ``to_dict()``, the json as a dict.
 
     Raises:
         MgdataError: The artifact is missing or incomplete.
     """
     read_artifact_info(path)
     for sample in iter_samples(path, split=split):
+        record = TokenRecord.from_sample(sample)
         yield {
             "key": sample["__key__"],
             "split": sample["__split__"],
-            "meta": decode_json(sample["json"]),
+            "record": record,
+            "meta": record.to_dict(),
             "tokens": decode_npy(sample["tokens.npy"]),
         }
 
