@@ -46,7 +46,7 @@ from mgdata.embed.base import get_embedder
 from mgdata.embed.config import CLEAN, EmbedConfig
 from mgdata.embed.consolidate import Consolidator, load_split, split_table
 from mgdata.embed.deform import make_deformation
-from mgdata.embed.records import EmbedResult
+from mgdata.embed.records import EmbeddingRecord, EmbedResult
 from mgdata.embed.worker import (
     CHUNK_CLIPS,
     PROCESS_SAFE_EMBEDDERS,
@@ -64,7 +64,6 @@ from mgdata.report import StageReport
 from mgdata.store import (
     ArtifactWriter,
     Sample,
-    decode_json,
     decode_npy,
     fingerprint,
     iter_samples,
@@ -276,7 +275,7 @@ def _run_in_memory(plan: _Plan, report: StageReport, executor: ExecConfig) -> No
     result, cfg = plan.result, plan.job.cfg
     cons = Consolidator(dim=result.dim, dtype=cfg.dtype, aggregation=cfg.aggregation)
     for _split, sample in _run(plan, frozenset(), report, executor):
-        cons.add(decode_json(sample.members["json"]), decode_npy(sample.members["npy"]))
+        cons.add(EmbeddingRecord.from_json(sample.members["json"], sample.key), decode_npy(sample.members["npy"]))
     for split in sorted(cons.records):
         result.samples[split] = len(cons.records[split])
         result.matrices[split] = cons.matrix(split)
@@ -298,11 +297,13 @@ def _run_to_disk(plan: _Plan, out_dir: Path, shards: ShardConfig, report: StageR
             log.info("embed: resuming %s (%d samples already done)", out_dir, len(writer.done_keys))
             for path in list_shards(out_dir):  # only the verified prefix is left: it comes first per split
                 for raw in iter_shard(path):
-                    cons.add(decode_json(raw["json"]), decode_npy(raw["npy"]))
+                    cons.add(EmbeddingRecord.from_sample(raw), decode_npy(raw["npy"]))
         try:
             for split, sample in _run(plan, writer.done_keys, report, executor):
                 writer.write(split, sample)
-                cons.add(decode_json(sample.members["json"]), decode_npy(sample.members["npy"]))
+                cons.add(
+                    EmbeddingRecord.from_json(sample.members["json"], sample.key), decode_npy(sample.members["npy"])
+                )
             # Part files live in the artifact folder: moved into place, hashed into artifact.json["files"].
             result.rows = cons.write(lambda name, path: writer.add_file(name, path, move=True))
         except BaseException:

@@ -9,9 +9,12 @@ rows; at the end it writes ``{split}.npy`` (``[rows, dim]``) and ``{split}.parqu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mgdata.embed.records import EmbeddingRecord
 
 #: Record fields the consolidated tables keep.
 _TABLE_FIELDS = (
@@ -48,12 +51,12 @@ class Consolidator:
         # Dot-prefixed part files in the artifact folder: never taken for a shard or side file.
         return self.tmp_dir / f".{split}.{what}.part"
 
-    def add(self, record: dict[str, Any], arr: np.ndarray) -> None:
+    def add(self, record: EmbeddingRecord, arr: np.ndarray) -> None:
         """Append one sample's rows (its record's table fields, and its vector or matrix) to its split."""
-        split = record["split"]
+        split = record.split
         arr = arr if arr.ndim == 2 else arr[None, :]
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        self.records.setdefault(split, []).append({k: record.get(k) for k in _TABLE_FIELDS})
+        self.records.setdefault(split, []).append({k: getattr(record, k) for k in _TABLE_FIELDS})
         self.n_rows.setdefault(split, []).append(int(arr.shape[0]))
         if self.tmp_dir is None:
             self.arrays.setdefault(split, []).append(arr)

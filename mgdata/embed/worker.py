@@ -17,7 +17,7 @@ from mgdata.embed.deform import make_deformation
 from mgdata.embed.records import EmbeddingRecord
 from mgdata.errors import InputError
 from mgdata.labels.fields import label_fields
-from mgdata.store import decode_json, encode_json, encode_npy
+from mgdata.store import decode_json, encode_npy
 
 
 def sample_labels(meta: dict[str, Any]) -> list[str]:
@@ -142,8 +142,8 @@ def _embed_one(job: EmbedJob, emb, deform, key: str, shard_split: str, flac: byt
         # One matrix row per clip / frame, in this order.
         clip_starts_s=clips.starts_s if cfg.clip_s else None,
         frame_times_s=[round(float(t), 6) for t in clip.times_s] if cfg.aggregation == "none" else None,
-    ).to_dict()
-    return ("ok", split, key, encode_npy(values), encode_json(record), x.size / sr, tuple(labels), padded)
+    )
+    return ("ok", split, key, encode_npy(values), record.to_json(), x.size / sr, tuple(labels), padded)
 
 
 __all__ = [

@@ -77,7 +77,7 @@ from mgdata.generate.worker import (
 from mgdata.labels.fields import label_fields, quadrants_of
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
-from mgdata.store import ArtifactWriter, Sample, encode_json, fingerprint, read_artifact_info
+from mgdata.store import ArtifactWriter, Sample, fingerprint, read_artifact_info
 
 log = logging.getLogger("mgdata")
 
@@ -422,7 +422,7 @@ def _samples_of_batch(
         counts.generated += 1
         yield Sample(
             it.key,
-            {"flac": flac, "json": encode_json(meta.to_dict())},
+            {"flac": flac, "json": meta.to_json()},
             seconds=gp.n_out / gen.sample_rate,
             labels=(it.label,),
         )

@@ -17,13 +17,19 @@ from mgdata.errors import InputError
 
 
 def _load(sample: str, artifact: Path) -> tuple[dict, bytes | None]:
-    """(json, shard flac bytes or None) for a json file path or a sample key."""
+    """(json, shard flac bytes or None) for a json file path or a sample key.
+
+    The json is read through :class:`~mgdata.generate.records.GeneratedRecord` (an unknown
+    or missing field is a one-line error naming the file or the shard and key) and handed
+    on as the record's dict.
+    """
     from mgdata.generate.build import find_sample
-    from mgdata.store import decode_json
+    from mgdata.generate.records import GeneratedRecord
+    from mgdata.store import load_json_file
 
     path = Path(sample)
     if path.suffix == ".json" and path.exists():
-        meta = json.loads(path.read_text())
+        meta = GeneratedRecord.from_dict(load_json_file(path), where=str(path)).to_dict()
         flac = None
         if (artifact / "artifact.json").exists():
             try:
@@ -34,7 +40,7 @@ def _load(sample: str, artifact: Path) -> tuple[dict, bytes | None]:
     if path.suffix == ".json":
         raise InputError(sample, "json file not found")
     s = find_sample(artifact, sample)
-    return decode_json(s["json"]), s.get("flac")
+    return GeneratedRecord.from_sample(s).to_dict(), s.get("flac")
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

@@ -298,9 +298,7 @@ def _collect(
     _count(out, result, report, counters)
     done = writer.done_keys if writer is not None else frozenset()
     for rec, flac in out.stem_windows:
-        sample = Sample(
-            rec.key, {"flac": flac, "json": encode_json(rec.to_dict())}, seconds=rec.length_s, labels=(rec.stem,)
-        )
+        sample = Sample(rec.key, {"flac": flac, "json": rec.to_json()}, seconds=rec.length_s, labels=(rec.stem,))
         if writer is None:
             result.samples.append(sample)
         elif rec.key not in done:

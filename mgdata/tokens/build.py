@@ -52,7 +52,7 @@ from mgdata.exec import executor_for, get_executor
 from mgdata.provenance import Provenance
 from mgdata.report import StageReport
 from mgdata.stems.records import PairRecord, StemWindowRecord, pairs_table_bytes, read_pairs
-from mgdata.store import ArtifactWriter, Sample, decode_json, encode_json, fingerprint, iter_samples, read_artifact_info
+from mgdata.store import ArtifactWriter, Sample, fingerprint, iter_samples, read_artifact_info
 from mgdata.tokens.config import TokensConfig, config_name
 from mgdata.tokens.frames import encode_audio, make_encoder
 from mgdata.tokens.metrics import held_out_pair_mi, pair_mutual_information, token_stats
@@ -278,7 +278,7 @@ def _window_record(sample: dict[str, Any]) -> StemWindowRecord:
     if "json" not in sample or "flac" not in sample:
         raise InputError(key, "bad metadata: sample lacks its json or flac member")
     try:
-        rec = StemWindowRecord.from_dict(decode_json(sample["json"]))
+        rec = StemWindowRecord.from_json(sample["json"], key)
     except ValueError as exc:
         raise InputError(key, f"bad metadata: unreadable json ({clean_reason(str(exc))})") from None
     if rec.split != sample["__split__"]:
@@ -369,7 +369,7 @@ def _sample(plan: _Plan, rec: StemWindowRecord, toks: np.ndarray, cb_sha: str, s
     )
     return Sample(
         rec.key,
-        {"tokens.npy": tokens_npy(toks), "json": encode_json(doc.to_dict())},
+        {"tokens.npy": tokens_npy(toks), "json": doc.to_json()},
         seconds=len(toks) * plan.segment_s,
         labels=(rec.stem,),
     )
