@@ -71,9 +71,8 @@ from mgdata.sources.jamendo import (
 )
 from mgdata.store import (
     ArtifactWriter,
+    JsonRecord,
     Sample,
-    decode_json,
-    encode_json,
     fingerprint,
     iter_samples,
     make_key,
@@ -104,6 +103,28 @@ MANIFEST_SCHEMA = {
     "clip_start_s": pl.Float64,
     "track_duration_s": pl.Float64,
 }
+
+
+@dataclass(frozen=True)
+class JamendoClipRecord(JsonRecord):
+    """The ``json`` of one clip sample (without its ``provenance`` envelope); its manifest row."""
+
+    json_what = "jamendo clip"
+    json_extras = frozenset({"provenance"})
+    json_key_field = "track_id"
+
+    track_id: str
+    split: str
+    tags: list[str]
+    tags_full: list[str]
+    mood_tags: list[str]
+    duration_s: float
+    sample_rate: int
+    path: str
+    artist_id: str
+    album_id: str
+    clip_start_s: float
+    track_duration_s: float
 
 
 @dataclass
@@ -178,33 +199,31 @@ def track_key(track_id: str) -> str:
     return make_key("jamendo", track_id)
 
 
-def _record(track: JamendoTrack, *, clip_start_s: float, duration_s: float, sample_rate: int) -> dict[str, Any]:
-    return {
-        "track_id": track.track_id,
-        "split": track.split,
-        "tags": _bare_tags(track),
-        "tags_full": list(track.tags),
-        "mood_tags": _mood_tags(track),
-        "duration_s": round(float(duration_s), 6),
-        "sample_rate": int(sample_rate),
-        "path": track.path,
-        "artist_id": track.artist_id,
-        "album_id": track.album_id,
-        "clip_start_s": round(float(clip_start_s), 6),
-        "track_duration_s": track.duration_s,
-    }
+def _record(track: JamendoTrack, *, clip_start_s: float, duration_s: float, sample_rate: int) -> JamendoClipRecord:
+    return JamendoClipRecord(
+        track_id=track.track_id,
+        split=track.split,
+        tags=_bare_tags(track),
+        tags_full=list(track.tags),
+        mood_tags=_mood_tags(track),
+        duration_s=round(float(duration_s), 6),
+        sample_rate=int(sample_rate),
+        path=track.path,
+        artist_id=track.artist_id,
+        album_id=track.album_id,
+        clip_start_s=round(float(clip_start_s), 6),
+        track_duration_s=track.duration_s,
+    )
 
 
 def _resumed_records(out_dir: Path, keys: frozenset[str]) -> dict[str, dict[str, Any]]:
-    """Records of already written samples, read back from the verified shards."""
+    """Records (as dicts) of already written samples, read back from the verified shards."""
     out: dict[str, dict[str, Any]] = {}
     if not keys:
         return out
     for s in iter_samples(out_dir):
         if s["__key__"] in keys:
-            meta = decode_json(s["json"])
-            meta.pop("provenance", None)
-            out[s["__key__"]] = meta
+            out[s["__key__"]] = JamendoClipRecord.from_sample(s).to_dict()
     return out
 
 
@@ -263,7 +282,28 @@ def build_jamendo_clips(
     )
     order = {s: i for i, s in enumerate(SPLITS)}
     tracks.sort(key=lambda t: (order[t.split], t.track_id))
+    prov, fp = _provenance(cfg, shards, source_version, file_shas)
+    out_dir = Path(out_dir) if out_dir is not None else None
+    result = _write_clips(tracks, out_dir, cfg=cfg, shards=shards, prov=prov, fp=fp, report=report, progress=progress)
+    records = result.records
+    result.per_split = dict(Counter(r["split"] for r in records))
+    if out_dir is not None:
+        buf = io.BytesIO()
+        result.manifest().write_parquet(buf, statistics=False)
+        write_atomic(out_dir / "manifest.parquet", buf.getvalue())
+    _metrics(report, records, len(tracks))
+    report.run("tracks_resumed", result.resumed_tracks)
+    report.set("tracks_skipped", result.skipped_tracks)
+    log.info(
+        "jamendo: %d clips written (%d resumed), %d skipped", len(records), result.resumed_tracks, result.skipped_tracks
+    )
+    return result
 
+
+def _provenance(
+    cfg: JamendoConfig, shards: ShardConfig, source_version: str, file_shas: dict[str, str]
+) -> tuple[Provenance, str]:
+    """The artifact's provenance and fingerprint (params, split files, decoder versions)."""
     import soundfile as sf
     import soxr
 
@@ -285,15 +325,28 @@ def build_jamendo_clips(
             "sample_rate": cfg.sample_rate,
         },
     )
-    sample_prov = {**prov.sample_dict(), "source": SAMPLE_SOURCE, "dataset": prov.source}
+    return prov, fp
 
+
+def _write_clips(
+    tracks: list[JamendoTrack],
+    out_dir: Path | None,
+    *,
+    cfg: JamendoConfig,
+    shards: ShardConfig,
+    prov: Provenance,
+    fp: str,
+    report: StageReport,
+    progress: bool,
+) -> JamendoClipsResult:
+    """Decode and write (or keep in memory) every track's clip, resuming the verified ones."""
+    sample_prov = {**prov.sample_dict(), "source": SAMPLE_SOURCE, "dataset": prov.source}
     records: list[dict[str, Any]] = []
     samples: list[tuple[str, Sample]] | None = [] if out_dir is None else None
     resumed = skipped = 0
     writer: ArtifactWriter | None = None
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
-            out_dir = Path(out_dir)
             writer = stack.enter_context(
                 ArtifactWriter(out_dir / "mix", fingerprint=fp, provenance=prov, shards=shards)
             )
@@ -304,35 +357,18 @@ def build_jamendo_clips(
                 records.append(done[key])
                 resumed += 1
                 continue
-            try:
-                clip = load_clip(
-                    track, cfg.audio_root, clip_s=cfg.clip_s, position=cfg.clip_position, sample_rate=cfg.sample_rate
-                )
-                if clip.audio.size == 0:
-                    raise InputError(str(audio_path(track, cfg.audio_root)), "audio decodes to no samples")
-            except InputError as exc:
-                if cfg.fail_on_error:
-                    raise
-                report.skip(exc.where, exc.message)
+            made = _clip_sample(track, key, cfg=cfg, sample_prov=sample_prov, report=report)
+            if made is None:
                 skipped += 1
                 continue
-            record = _record(
-                track, clip_start_s=clip.offset_s, duration_s=clip.duration_s, sample_rate=clip.sample_rate
-            )
-            meta = {**record, "provenance": sample_prov}
-            sample = Sample(
-                key,
-                {"flac": encode_flac(clip.audio, clip.sample_rate), "json": encode_json(meta)},
-                seconds=clip.duration_s,
-                labels=tuple(record["mood_tags"]),
-            )
-            records.append(record)
+            record, sample = made
+            records.append(record.to_dict())
             if writer is not None:
                 writer.write(track.split, sample)
             else:
                 samples.append((track.split, sample))
     # Leaving the ExitStack closed the writer (artifact.json written).
-    result = JamendoClipsResult(
+    return JamendoClipsResult(
         records=records,
         report=report,
         out_dir=out_dir,
@@ -341,13 +377,32 @@ def build_jamendo_clips(
         resumed_tracks=resumed,
         skipped_tracks=skipped,
     )
-    result.per_split = dict(Counter(r["split"] for r in records))
-    if out_dir is not None:
-        buf = io.BytesIO()
-        result.manifest().write_parquet(buf, statistics=False)
-        write_atomic(out_dir / "manifest.parquet", buf.getvalue())
-    _metrics(report, records, len(tracks))
-    report.run("tracks_resumed", resumed)
-    report.set("tracks_skipped", skipped)
-    log.info("jamendo: %d clips written (%d resumed), %d skipped", len(records), resumed, skipped)
-    return result
+
+
+def _clip_sample(
+    track: JamendoTrack, key: str, *, cfg: JamendoConfig, sample_prov: dict[str, Any], report: StageReport
+) -> tuple[JamendoClipRecord, Sample] | None:
+    """The record and sample of one track's clip, or ``None`` (skip reported) when its audio is unusable.
+
+    Raises:
+        InputError: The audio is missing/unreadable and ``cfg.fail_on_error`` is set.
+    """
+    try:
+        clip = load_clip(
+            track, cfg.audio_root, clip_s=cfg.clip_s, position=cfg.clip_position, sample_rate=cfg.sample_rate
+        )
+        if clip.audio.size == 0:
+            raise InputError(str(audio_path(track, cfg.audio_root)), "audio decodes to no samples")
+    except InputError as exc:
+        if cfg.fail_on_error:
+            raise
+        report.skip(exc.where, exc.message)
+        return None
+    record = _record(track, clip_start_s=clip.offset_s, duration_s=clip.duration_s, sample_rate=clip.sample_rate)
+    sample = Sample(
+        key,
+        {"flac": encode_flac(clip.audio, clip.sample_rate), "json": record.to_json(provenance=sample_prov)},
+        seconds=clip.duration_s,
+        labels=tuple(record.mood_tags),
+    )
+    return record, sample
