@@ -207,8 +207,65 @@ def _citations(kind: str, info: dict[str, Any]) -> list[dict[str, str]]:
     return [refs[k] for k in dict.fromkeys(keys)]
 
 
+def _member_rows(members: list[str], audio: list[str], sample: dict[str, Any] | None, sr: Any) -> list[dict[str, str]]:
+    """One row (name, type, content) per sample member for the card's member table."""
+    rows = []
+    for m in members:
+        f = member_feature(m, sample)
+        if m in audio:
+            rows.append(
+                {
+                    "name": m,
+                    "type": "binary",
+                    "content": f"{m.rsplit('.', 1)[-1].upper()} audio"
+                    + (f", {sr} Hz" if sr else "")
+                    + "; decode with soundfile",
+                }
+            )
+        elif f == "json":
+            rows.append({"name": m, "type": "json", "content": "metadata and labels (fields below)"})
+        elif isinstance(f, dict):
+            depth, inner = 0, f
+            while isinstance(inner, dict):
+                depth, inner = depth + 1, inner["list"]
+            rows.append(
+                {
+                    "name": m,
+                    "type": f"{depth}-d {inner} array",
+                    "content": f"NumPy `.npy` array, {inner}, {depth} dimension(s)",
+                }
+            )
+        else:
+            rows.append({"name": m, "type": str(f), "content": "raw bytes"})
+    return rows
+
+
+def _split_rows(info: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The splits of ``artifact.json`` in train/validation/test order, and one table row per split."""
+    order = {"train": 0, "validation": 1, "test": 2}
+    splits = dict(sorted((info.get("splits") or {}).items(), key=lambda kv: (order.get(kv[0], 3), kv[0])))
+    rows = [
+        {"name": s, "samples": v["samples"], "hours": v["seconds"] / 3600, "shards": len(v["shards"])}
+        for s, v in splits.items()
+    ]
+    return splits, rows
+
+
+def _extra_json(extra: dict[str, Any]) -> tuple[str, bool]:
+    """The provenance ``extra`` block as indented JSON, cut to 60 lines (and whether it was cut)."""
+    text = json.dumps(extra, indent=1, sort_keys=True, ensure_ascii=False) if extra else ""
+    lines = text.splitlines()
+    if len(lines) > 60:
+        return "\n".join(lines[:60] + ["..."]), True
+    return text, False
+
+
 def card_context(artifact_dir: str | Path, *, name: str | None = None, load_path: str | None = None) -> dict[str, Any]:
-    """Everything a template uses, from ``artifact.json`` and the first sample."""
+    """Everything a template uses, from ``artifact.json`` and the first sample.
+
+    The first sample's json is read as a plain dict on purpose: the card lists whatever
+    fields the artifact's json holds, for every kind of artifact.
+    """
     artifact_dir = Path(artifact_dir)
     info = read_artifact_info(artifact_dir)
     prov = dict(info.get("provenance") or {})
@@ -219,49 +276,12 @@ def card_context(artifact_dir: str | Path, *, name: str | None = None, load_path
     meta = decode_json(sample["json"]) if sample and "json" in sample else {}
     audio = [m for m in members if m.rsplit(".", 1)[-1] in AUDIO_EXTENSIONS]
     sr = meta.get("sample_rate")
-    member_rows = []
-    for m in members:
-        f = member_feature(m, sample)
-        if m in audio:
-            member_rows.append(
-                {
-                    "name": m,
-                    "type": "binary",
-                    "content": f"{m.rsplit('.', 1)[-1].upper()} audio"
-                    + (f", {sr} Hz" if sr else "")
-                    + "; decode with soundfile",
-                }
-            )
-        elif f == "json":
-            member_rows.append({"name": m, "type": "json", "content": "metadata and labels (fields below)"})
-        elif isinstance(f, dict):
-            depth, inner = 0, f
-            while isinstance(inner, dict):
-                depth, inner = depth + 1, inner["list"]
-            member_rows.append(
-                {
-                    "name": m,
-                    "type": f"{depth}-d {inner} array",
-                    "content": f"NumPy `.npy` array, {inner}, {depth} dimension(s)",
-                }
-            )
-        else:
-            member_rows.append({"name": m, "type": str(f), "content": "raw bytes"})
+    member_rows = _member_rows(members, audio, sample, sr)
     json_rows = [
         {"name": k, "type": _type_name(v), "unit": _unit(k), "example": _example(v)} for k, v in sorted(meta.items())
     ]
-    order = {"train": 0, "validation": 1, "test": 2}
-    splits = dict(sorted((info.get("splits") or {}).items(), key=lambda kv: (order.get(kv[0], 3), kv[0])))
-    split_rows = [
-        {"name": s, "samples": v["samples"], "hours": v["seconds"] / 3600, "shards": len(v["shards"])}
-        for s, v in splits.items()
-    ]
-    extra = prov.pop("extra", None) or {}
-    extra_json = json.dumps(extra, indent=1, sort_keys=True, ensure_ascii=False) if extra else ""
-    lines = extra_json.splitlines()
-    extra_truncated = len(lines) > 60
-    if extra_truncated:
-        extra_json = "\n".join(lines[:60] + ["..."])
+    splits, split_rows = _split_rows(info)
+    extra_json, extra_truncated = _extra_json(prov.pop("extra", None) or {})
     top = sorted((info.get("labels") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:20]
     lic = license_fields(str(prov.get("licence", "")), tkind)
     pretty = name or f"mgdata {NAMES.get(tkind, tkind)}: {artifact_dir.name}"

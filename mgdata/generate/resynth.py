@@ -126,24 +126,9 @@ def _band_edges_bins(cfg: ResynthConfig) -> tuple[np.ndarray, np.ndarray]:
     return edges, centres
 
 
-def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
-    """Analyse a mono clip at ``cfg.sample_rate`` into harmonic-plus-noise parameters.
-
-    Args:
-        x: Mono audio ``[n]`` at ``cfg.sample_rate``.
-        cfg: Resynthesis settings.
-
-    Returns:
-        The frame-wise parameters.
-    """
-    x = np.asarray(x, dtype=np.float64)
+def _track_f0(xa: np.ndarray, n_frames: int, cfg: ResynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wise f0 (Hz, smoothed, clipped to the range) and voicing of the padded clip ``xa``."""
     sr, n_fft, hop = cfg.sample_rate, cfg.frame_length, cfg.hop_length
-    n = len(x)
-    # Short clips: pad for analysis so yin has at least one full frame.
-    xa = np.pad(x, (0, max(0, n_fft - n)))
-    spec = np.abs(librosa.stft(xa, n_fft=n_fft, hop_length=hop, window="hann", center=True))
-    n_frames = spec.shape[1]
-
     # f0 frames only need ~4 periods of fmin: a shorter frame than the STFT halves yin's cost.
     f0_frame = min(n_fft, 1 << int(np.ceil(np.log2(4 * sr / cfg.fmin_hz))))
     if cfg.f0_method == "pyin":
@@ -168,27 +153,47 @@ def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
     if cfg.f0_median_frames > 1 and len(f0) >= cfg.f0_median_frames:
         f0 = scipy.signal.medfilt(f0, cfg.f0_median_frames)
     f0 = np.clip(np.nan_to_num(f0, nan=cfg.fmin_hz), cfg.fmin_hz, cfg.fmax_hz)
+    return f0, voiced
 
-    # Harmonic amplitudes: peak of |X| within +-w bins of each k*f0 bin.
+
+def _harmonic_bins(f0: np.ndarray, cfg: ResynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """STFT bin ``[K, T]`` of each harmonic k*f0, and the harmonic frequencies ``[K, T]`` (Hz)."""
     k = np.arange(1, cfg.n_harmonics + 1, dtype=np.float64)[:, None]  # [K, 1]
     freqs = k * f0[None, :]  # [K, T]
-    centre_bin = np.rint(freqs * n_fft / sr).astype(int)
-    n_bins = spec.shape[0]
+    centre_bin = np.rint(freqs * cfg.frame_length / cfg.sample_rate).astype(int)
+    return centre_bin, freqs
+
+
+def _harmonic_amps(
+    spec: np.ndarray, centre_bin: np.ndarray, freqs: np.ndarray, voiced: np.ndarray, cfg: ResynthConfig
+) -> np.ndarray:
+    """Harmonic amplitudes ``[K, T]``: peak of |X| within +-w bins of each k*f0 bin (0 above Nyquist, unvoiced)."""
+    sr, n_fft = cfg.sample_rate, cfg.frame_length
+    n_bins, n_frames = spec.shape
     w = cfg.harmonic_width_bins
-    offsets = np.arange(-w, w + 1)
     cols = np.arange(n_frames)[None, :]
     peak = np.zeros(freqs.shape)
-    for off in offsets:
+    for off in np.arange(-w, w + 1):
         b = np.clip(centre_bin + off, 0, n_bins - 1)
         peak = np.maximum(peak, spec[b, cols])
     win_sum = np.sum(scipy.signal.get_window("hann", n_fft, fftbins=True))
     amps = 2.0 * peak / win_sum
     amps[freqs >= sr / 2] = 0.0
     amps[:, ~voiced] = 0.0
+    return amps
 
-    # Residual: bins away from every harmonic (main lobe of a Hann window is +-2 bins).
+
+def _noise_bands(
+    spec: np.ndarray, centre_bin: np.ndarray, freqs: np.ndarray, voiced: np.ndarray, cfg: ResynthConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Residual RMS per noise band ``[B, T]`` and the band centres (Hz).
+
+    The residual is the bins away from every harmonic (main lobe of a Hann window is +-2 bins).
+    """
+    n_bins = spec.shape[0]
+    w = cfg.harmonic_width_bins
     mask = np.zeros_like(spec, dtype=bool)
-    valid = (freqs < sr / 2) & voiced[None, :]
+    valid = (freqs < cfg.sample_rate / 2) & voiced[None, :]
     for off in np.arange(-(w + 2), w + 3):
         b = np.clip(centre_bin + off, 0, n_bins - 1)
         kk, tt = np.nonzero(valid)
@@ -199,7 +204,31 @@ def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
     band_power = np.add.reduceat(power, edges[:-1], axis=0)
     band_count = np.add.reduceat(count, edges[:-1], axis=0)
     # A band fully covered by harmonics has no residual estimate: treat it as empty.
-    noise_bands = np.sqrt(band_power / np.maximum(band_count, 1.0))
+    return np.sqrt(band_power / np.maximum(band_count, 1.0)), centres
+
+
+def analyse(x: np.ndarray, cfg: ResynthConfig) -> HarmonicNoiseParams:
+    """Analyse a mono clip at ``cfg.sample_rate`` into harmonic-plus-noise parameters.
+
+    Args:
+        x: Mono audio ``[n]`` at ``cfg.sample_rate``.
+        cfg: Resynthesis settings.
+
+    Returns:
+        The frame-wise parameters.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    sr, n_fft, hop = cfg.sample_rate, cfg.frame_length, cfg.hop_length
+    n = len(x)
+    # Short clips: pad for analysis so yin has at least one full frame.
+    xa = np.pad(x, (0, max(0, n_fft - n)))
+    spec = np.abs(librosa.stft(xa, n_fft=n_fft, hop_length=hop, window="hann", center=True))
+    n_frames = spec.shape[1]
+
+    f0, voiced = _track_f0(xa, n_frames, cfg)
+    centre_bin, freqs = _harmonic_bins(f0, cfg)
+    amps = _harmonic_amps(spec, centre_bin, freqs, voiced, cfg)
+    noise_bands, centres = _noise_bands(spec, centre_bin, freqs, voiced, cfg)
 
     loud = librosa.feature.rms(y=xa, frame_length=n_fft, hop_length=hop, center=True)[0][:n_frames]
     return HarmonicNoiseParams(

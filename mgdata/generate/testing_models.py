@@ -157,25 +157,11 @@ def make_tiny_musicgen(path: str | Path, *, seed: int = 0, audio_channels: int =
         torch.set_num_threads(n_threads)
 
 
-def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
-    import torch
-    from transformers import (
-        EncodecConfig,
-        EncodecFeatureExtractor,
-        GenerationConfig,
-        MusicgenConfig,
-        MusicgenDecoderConfig,
-        MusicgenForConditionalGeneration,
-        MusicgenProcessor,
-        T5Config,
-        T5TokenizerFast,
-    )
+def _text_config(tokenizer):
+    """The tiny T5 text encoder's config."""
+    from transformers import T5Config
 
-    # T5TokenizerFast is the tokenizers-backed T5 tokenizer class (an alias of T5Tokenizer
-    # in transformers 5); extra_ids=0: no sentinel tokens, the text encoder never needs them.
-    tokenizer = T5TokenizerFast(tokenizer_object=_train_tokenizer(), extra_ids=0)
-
-    text_cfg = T5Config(
+    return T5Config(
         vocab_size=len(tokenizer),
         d_model=16,
         d_kv=8,
@@ -189,6 +175,12 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
+
+
+def _audio_config():
+    """The tiny EnCodec's config (one quantizer per decoder codebook)."""
+    from transformers import EncodecConfig
+
     hop = 1
     for r in TINY_UPSAMPLING_RATIOS:
         hop *= r
@@ -196,7 +188,7 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
     # EnCodec uses n_q = floor(1000 * bandwidth_kbps / (frame_rate * log2(codebook_size))) quantizers;
     # MusicGen needs n_q == decoder num_codebooks.
     bandwidth = TINY_NUM_CODEBOOKS * frame_rate * math.log2(TINY_CODEBOOK_SIZE) / 1000
-    audio_cfg = EncodecConfig(
+    return EncodecConfig(
         sampling_rate=TINY_SAMPLE_RATE,
         audio_channels=1,
         target_bandwidths=[bandwidth],
@@ -211,7 +203,13 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
         chunk_length_s=None,
         overlap=None,
     )
-    decoder_cfg = MusicgenDecoderConfig(
+
+
+def _decoder_config(audio_channels: int):
+    """The tiny MusicGen decoder's config."""
+    from transformers import MusicgenDecoderConfig
+
+    return MusicgenDecoderConfig(
         vocab_size=TINY_CODEBOOK_SIZE,
         max_position_embeddings=2048,
         num_hidden_layers=1,
@@ -227,6 +225,13 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
         pad_token_id=TINY_CODEBOOK_SIZE,
         bos_token_id=TINY_CODEBOOK_SIZE,
     )
+
+
+def _tiny_config(tokenizer, audio_channels: int):
+    """The full tiny MusicGen config (text encoder, audio codec, decoder)."""
+    from transformers import MusicgenConfig
+
+    text_cfg, audio_cfg, decoder_cfg = _text_config(tokenizer), _audio_config(), _decoder_config(audio_channels)
     if hasattr(MusicgenConfig, "from_sub_models_config"):  # transformers 4.x
         config = MusicgenConfig.from_sub_models_config(
             text_encoder_config=text_cfg, audio_encoder_config=audio_cfg, decoder_config=decoder_cfg
@@ -235,6 +240,23 @@ def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
         config = MusicgenConfig(text_encoder=text_cfg, audio_encoder=audio_cfg, decoder=decoder_cfg)
     config.decoder_start_token_id = TINY_CODEBOOK_SIZE
     config.pad_token_id = TINY_CODEBOOK_SIZE
+    return config
+
+
+def _build_and_save(path: Path, seed: int, audio_channels: int) -> Path:
+    import torch
+    from transformers import (
+        EncodecFeatureExtractor,
+        GenerationConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+        T5TokenizerFast,
+    )
+
+    # T5TokenizerFast is the tokenizers-backed T5 tokenizer class (an alias of T5Tokenizer
+    # in transformers 5); extra_ids=0: no sentinel tokens, the text encoder never needs them.
+    tokenizer = T5TokenizerFast(tokenizer_object=_train_tokenizer(), extra_ids=0)
+    config = _tiny_config(tokenizer, audio_channels)
 
     torch.manual_seed(seed)
     model = MusicgenForConditionalGeneration(config).eval()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -76,56 +77,21 @@ def make_corpus_artifact(
         ArtifactWriter(out_dir / "stems", fingerprint=fp, provenance=prov, shards=shards) as stem_w,
     ):
         for i, track_id in enumerate(track_ids):
-            moods = list(MOOD_TAGS[i % len(MOOD_TAGS)])
-            tags = ["synthetic", *moods]
-            base = 110.0 * 2 ** (rng.integers(0, 12) / 12)
-            stems = []
-            for s in range(n_stems):
-                env = 0.6 + 0.4 * np.sin(2 * np.pi * (0.2 + 0.1 * s) * np.arange(int(duration_s * sr)) / sr)
-                stems.append(tone([base * (s + 1), base * (s + 1) * 2.01], duration_s, sr, 0.25 / n_stems) * env)
-            mix = np.sum(stems, axis=0).astype(np.float32)
             split = splits[track_id]
-            names = list(STEM_NAMES[:n_stems])
-            meta = {
-                "track_id": track_id,
-                "score_id": f"synth/{i}",
-                "composer": "synth",
-                "style": "synthetic",
-                "title": track_id,
-                "split": split,
-                "tags": tags,
-                "mood_tags": moods,
-                "key": "C major" if i % 2 == 0 else "a minor",
-                "mode": "major" if i % 2 == 0 else "minor",
-                "tempo_bpm": 100.0,
-                "duration_s": duration_s,
-                "sample_rate": sr,
-                "parts": names,
-                "instruments": ["Acoustic Grand Piano"] * n_stems,
-                "programs": [0] * n_stems,
-                "provenance": prov.sample_dict(),
-            }
+            stems = _synth_stems(rng, n_stems, duration_s, sr)
+            mix = np.sum(stems, axis=0).astype(np.float32)
+            meta = _mix_json(i, track_id, split, n_stems, duration_s, sr, prov)
             mix_w.write(
                 split,
                 Sample(
                     track_id,
                     {"flac": encode_flac(mix, sr), "json": encode_json(meta)},
                     seconds=duration_s,
-                    labels=tuple(tags),
+                    labels=tuple(meta["tags"]),
                 ),
             )
             for s, stem in enumerate(stems):
-                smeta = {
-                    "track_id": track_id,
-                    "stem_index": s,
-                    "stem": names[s],
-                    "instrument": "Acoustic Grand Piano",
-                    "program": 0,
-                    "split": split,
-                    "sample_rate": sr,
-                    "duration_s": duration_s,
-                    "provenance": prov.sample_dict(),
-                }
+                smeta = _stem_json(track_id, s, split, duration_s, sr, prov)
                 stem_w.write(
                     split,
                     Sample(
@@ -134,28 +100,76 @@ def make_corpus_artifact(
                         seconds=duration_s,
                     ),
                 )
-            rows.append(
-                {
-                    k: meta[k]
-                    for k in (
-                        "track_id",
-                        "score_id",
-                        "composer",
-                        "style",
-                        "title",
-                        "split",
-                        "tags",
-                        "mood_tags",
-                        "key",
-                        "mode",
-                        "tempo_bpm",
-                        "duration_s",
-                        "sample_rate",
-                        "parts",
-                        "instruments",
-                    )
-                }
-                | {"n_stems": n_stems}
-            )
+            rows.append({k: meta[k] for k in _MANIFEST_COLUMNS} | {"n_stems": n_stems})
     pl.DataFrame(rows).write_parquet(out_dir / "manifest.parquet")
     return out_dir
+
+
+_MANIFEST_COLUMNS = (
+    "track_id",
+    "score_id",
+    "composer",
+    "style",
+    "title",
+    "split",
+    "tags",
+    "mood_tags",
+    "key",
+    "mode",
+    "tempo_bpm",
+    "duration_s",
+    "sample_rate",
+    "parts",
+    "instruments",
+)
+
+
+def _synth_stems(rng: np.random.Generator, n_stems: int, duration_s: float, sr: int) -> list[np.ndarray]:
+    """The stems of one synthetic track: harmonic tones on a random base pitch with slow envelopes."""
+    base = 110.0 * 2 ** (rng.integers(0, 12) / 12)
+    stems = []
+    for s in range(n_stems):
+        env = 0.6 + 0.4 * np.sin(2 * np.pi * (0.2 + 0.1 * s) * np.arange(int(duration_s * sr)) / sr)
+        stems.append(tone([base * (s + 1), base * (s + 1) * 2.01], duration_s, sr, 0.25 / n_stems) * env)
+    return stems
+
+
+def _mix_json(
+    i: int, track_id: str, split: str, n_stems: int, duration_s: float, sr: int, prov: Provenance
+) -> dict[str, Any]:
+    """The mix json of synthetic track ``i`` (the corpus layout, without the drawn label fields)."""
+    moods = list(MOOD_TAGS[i % len(MOOD_TAGS)])
+    return {
+        "track_id": track_id,
+        "score_id": f"synth/{i}",
+        "composer": "synth",
+        "style": "synthetic",
+        "title": track_id,
+        "split": split,
+        "tags": ["synthetic", *moods],
+        "mood_tags": moods,
+        "key": "C major" if i % 2 == 0 else "a minor",
+        "mode": "major" if i % 2 == 0 else "minor",
+        "tempo_bpm": 100.0,
+        "duration_s": duration_s,
+        "sample_rate": sr,
+        "parts": list(STEM_NAMES[:n_stems]),
+        "instruments": ["Acoustic Grand Piano"] * n_stems,
+        "programs": [0] * n_stems,
+        "provenance": prov.sample_dict(),
+    }
+
+
+def _stem_json(track_id: str, s: int, split: str, duration_s: float, sr: int, prov: Provenance) -> dict[str, Any]:
+    """The json of stem ``s`` of a synthetic track (the corpus layout, without label fields)."""
+    return {
+        "track_id": track_id,
+        "stem_index": s,
+        "stem": STEM_NAMES[s],
+        "instrument": "Acoustic Grand Piano",
+        "program": 0,
+        "split": split,
+        "sample_rate": sr,
+        "duration_s": duration_s,
+        "provenance": prov.sample_dict(),
+    }
