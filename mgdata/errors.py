@@ -7,8 +7,20 @@ fix it without reading a traceback.
 from __future__ import annotations
 
 
+def _rebuild(cls: type, args: tuple, state: dict) -> MgdataError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 class MgdataError(Exception):
     """Base class of every error mgdata raises on purpose."""
+
+    def __reduce__(self):
+        # Rebuild from args + attributes, not by calling __init__: subclasses take other arguments than the one
+        # formatted message in ``args``, and process pool and Ray workers pickle errors back to the parent.
+        return (_rebuild, (self.__class__, self.args, dict(self.__dict__)))
 
 
 class ParamsError(MgdataError, ValueError):

@@ -13,6 +13,11 @@ Backends:
              instead of N x N threads fighting over them.
     ray:     Ray Core tasks (``pip install 'mgdata[ray]'``); ``ray_address`` or
              ``$RAY_ADDRESS`` joins a cluster, otherwise a local instance is started.
+             Tasks read their inputs and the parent writes outputs through the
+             filesystem: every node must mount the project at the same absolute path
+             (a shared filesystem). Each task runs in the driver's working directory,
+             so relative paths mean the same on every node; a node without that
+             directory fails the task with one line naming the node and the path.
 
 Every backend runs a task with BLAS limited to one thread (serial: only while the task
 runs). A multi-threaded BLAS partitions a matrix product differently and can change the
@@ -42,7 +47,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from mgdata.config import check
-from mgdata.errors import DependencyError
+from mgdata.errors import DependencyError, InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -146,10 +151,44 @@ def blas_one_thread() -> Iterator[None]:
         yield
 
 
-def _limited_call(fn: Callable[[T], R], item: T) -> R:
-    """``fn(item)`` with one BLAS thread (the ray task body)."""
+def _node_name() -> str:
+    import socket
+
+    try:
+        import ray
+
+        node_id = ray.get_runtime_context().get_node_id()[:12]
+        return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, node {node_id})"
+    except Exception:  # noqa: BLE001 - outside a Ray worker the host name is enough
+        return socket.gethostname()
+
+
+def _enter_shared_dir(cwd: str) -> None:
+    """Run in the driver's working directory ``cwd``; a node without it gets one line naming node and path.
+
+    mgdata's tasks pass paths, not bytes: shards and audio can be gigabytes and are written by one writer in
+    the parent, so a Ray cluster needs the project on a filesystem mounted at the same path on every node.
+    """
+    if os.getcwd() == cwd:
+        return
+    if not os.path.isdir(cwd):
+        raise InputError(
+            f"ray node {_node_name()}",
+            f"the driver's working directory {cwd} does not exist here: mgdata's Ray tasks read inputs through a "
+            "filesystem shared at the same path on every node (README, 'A Ray cluster')",
+        )
+    os.chdir(cwd)
+
+
+def _ray_call(fn: Callable[[T], R], item: T, cwd: str) -> R:
+    """The ray task body: ``fn(item)`` in the driver's working directory with one BLAS thread."""
+    _enter_shared_dir(cwd)
     with blas_one_thread():
-        return fn(item)
+        try:
+            return fn(item)
+        except FileNotFoundError as exc:  # name the node: the path may exist on the driver's machine only
+            _add_note(exc, f"on ray node {_node_name()} (working directory {cwd})")
+            raise
 
 
 class Executor:
@@ -297,12 +336,13 @@ class Executor:
 
     def _imap_ray(self, fn, items):
         ray = self._ray_module()
-        remote_fn = ray.remote(num_cpus=1, max_retries=0)(_limited_call)
+        remote_fn = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
+        cwd = os.getcwd()
         pending: collections.deque = collections.deque()
         source = enumerate(items)
         try:
             for index, item in itertools.islice(source, self.cfg.n_pending):
-                pending.append((index, item, remote_fn.remote(fn, item)))
+                pending.append((index, item, remote_fn.remote(fn, item, cwd)))
             while pending:
                 index, item, ref = pending.popleft()
                 try:
@@ -314,7 +354,7 @@ class Executor:
                     _add_note(exc, _describe_item(index, item))
                     raise
                 for nxt_index, nxt in itertools.islice(source, 1):
-                    pending.append((nxt_index, nxt, remote_fn.remote(fn, nxt)))
+                    pending.append((nxt_index, nxt, remote_fn.remote(fn, nxt, cwd)))
                 yield result
         finally:
             for _, _, ref in pending:
@@ -380,3 +420,22 @@ def executor_for(cfg: ExecConfig | None, *, process_safe: bool = True, what: str
         logging.getLogger("mgdata").info("%s runs in the parent process (not shared with workers)", what or "this work")
         return ExecConfig(backend="serial")
     return cfg
+
+
+def _where(_item: Any) -> tuple[str, str]:
+    """(node, working directory) of the process running this task (for :func:`check_cluster`)."""
+    return _node_name(), os.getcwd()
+
+
+def check_cluster(cfg: ExecConfig | str | None = None, n_tasks: int = 8) -> dict[str, int]:
+    """Run ``n_tasks`` tiny tasks on the executor; tasks per node (each ran in the driver's working directory).
+
+    A cluster where some node lacks the project path fails here, naming the node, before any stage runs.
+    """
+    counts: dict[str, int] = {}
+    with get_executor(cfg) as ex:
+        for node, cwd in ex.imap(_where, range(n_tasks)):
+            if cwd != os.getcwd():  # a backend that did not enter the driver's directory: a bug, not a setup error
+                raise RuntimeError(f"task on {node} ran in {cwd}, not in the driver's {os.getcwd()}")
+            counts[node] = counts.get(node, 0) + 1
+    return counts

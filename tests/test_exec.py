@@ -198,3 +198,33 @@ def test_ray_gives_the_same_results_and_byte_identical_embeddings(tmp_path):
         assert any(n.endswith(".npy") for n in digests[0]) and any(n.endswith(".tar") for n in digests[0])
     finally:
         ray.shutdown()
+
+
+def _bad_input(x: int) -> int:
+    from mgdata.corpus.scores import BadScore
+
+    raise BadScore(f"bach/bwv{x}", "no_key", "no key signature")
+
+
+def test_errors_from_a_worker_arrive_whole_in_the_parent():
+    # mgdata errors take other arguments than their formatted message: without MgdataError.__reduce__ a worker's
+    # error fails to unpickle in the parent and the user sees a pickling traceback instead of the one line.
+    from mgdata.corpus.scores import BadScore
+
+    with get_executor(ExecConfig(workers=2)) as ex, pytest.raises(BadScore) as info:
+        list(ex.imap(_bad_input, [3]))
+    assert str(info.value) == "bach/bwv3: no_key: no key signature" and info.value.reason == "no_key"
+
+
+def test_ray_task_enters_the_drivers_directory_or_names_node_and_path(tmp_path, monkeypatch):
+    from mgdata.errors import InputError
+    from mgdata.exec import _enter_shared_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "project").mkdir()
+    _enter_shared_dir(str(tmp_path / "project"))
+    assert Path.cwd() == tmp_path / "project"
+    missing = str(tmp_path / "not-mounted")
+    with pytest.raises(InputError, match=r"^ray node .*: the driver's working directory .*not-mounted does not exist"):
+        _enter_shared_dir(missing)
+    assert Path.cwd() == tmp_path / "project"  # nothing changed
