@@ -201,3 +201,29 @@ def test_generated_provenance_is_a_record_with_the_dict_bytes():
     assert prov.to_json() == encode_json(data)
     with pytest.raises(InputError, match="generated provenance json has unknown field"):
         GeneratedProvenance.from_dict({**data, "extra": 1})
+
+
+def test_corpus_stems_reader_skips_a_stem_json_with_an_unknown_field(tmp_path):
+    from mgdata.audio import encode_flac
+    from mgdata.config import ShardConfig
+    from mgdata.provenance import Provenance
+    from mgdata.report import StageReport
+    from mgdata.sources.multitrack import iter_corpus_tracks
+    from mgdata.store import ArtifactWriter, Sample
+    from mgdata.testing import tone
+
+    prov = Provenance(builder="testing", source="t", source_version="1", licence="CC0", seed=0, params_hash="x")
+    with ArtifactWriter(tmp_path / "stems", fingerprint="fp", provenance=prov, shards=ShardConfig()) as w:
+        for track_id in ("a-ok", "b-bad"):
+            for i in range(2):
+                meta = {**STEM, "track_id": track_id, "stem_index": i, "stem": f"part{i}", "provenance": PROV}
+                if track_id == "b-bad" and i == 1:
+                    meta["colour"] = "red"
+                flac = encode_flac(tone(220.0 * (i + 1), 2.0, 16000), 16000)
+                w.write("train", Sample(f"{track_id}_s{i:02d}", {"flac": flac, "json": encode_json(meta)}))
+    report = StageReport("stems")
+    tracks = list(iter_corpus_tracks(tmp_path / "stems", report=report))
+    assert [t.track_id for t in tracks] == ["a-ok", "b-bad"]  # b-bad keeps its one good stem
+    assert list(tracks[1].stems) == ["part0"]
+    skips = report.to_dict()["skipped_items"]
+    assert any("b-bad_s01" in str(s) and "unknown field(s) colour" in str(s) for s in skips), skips

@@ -138,9 +138,13 @@ class TrackRecord(JsonRecord):
 
 @dataclass(frozen=True)
 class StemRecord(JsonRecord):
-    """The ``json`` of one stem sample (without provenance); labels copied from its track."""
+    """The ``json`` of one stem sample (without provenance); labels copied from its track.
+
+    The labels may be absent (null where the source has none, e.g. a corpus-layout test artifact).
+    """
 
     json_what = "stem"
+    json_optional = frozenset({"quadrant", "mood", "style"})
     json_extras = frozenset({"provenance"})
     json_key_field = "track_id"
 

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from mgdata.audio import decode_artifact_audio, resample
+from mgdata.corpus.records import StemRecord
 from mgdata.errors import InputError, MgdataError
 from mgdata.report import StageReport
-from mgdata.store import decode_json, iter_samples, read_artifact_info
+from mgdata.store import DecodeError, iter_samples, read_artifact_info
 
 
 class TrackError(InputError):
@@ -244,8 +245,8 @@ def list_corpus_track_ids(corpus_stems_dir: str | Path, *, max_tracks: int = 0) 
     seen: dict[str, None] = {}
     for sample in iter_samples(corpus_stems_dir):
         try:
-            track_id = decode_json(sample["json"])["track_id"]
-        except (KeyError, ValueError, TypeError):
+            track_id = StemRecord.from_sample(sample).track_id
+        except InputError:
             continue  # the reader reports it when it meets the sample
         seen.setdefault(str(track_id))
     ids = list(seen)
@@ -256,14 +257,14 @@ def _corpus_track(group: list[dict[str, Any]], sample_rate: int | None, toleranc
     """Build one track from its consecutive stem samples (raises TrackError)."""
     decoded: dict[str, tuple[np.ndarray, str]] = {}
     instruments: dict[str, str] = {}
-    first_meta = group[0]["meta"]
+    first: StemRecord = group[0]["meta"]
     rate = None
     for sample in group:
         key, meta = sample["__key__"], sample["meta"]
         if "flac" not in sample:
             raise TrackError(key, "missing audio file", "stem sample has no 'flac' member")
         try:
-            x, sr = decode_artifact_audio(sample["flac"], declared_sr=meta.get("sample_rate"))
+            x, sr = decode_artifact_audio(sample["flac"], declared_sr=meta.sample_rate)
         except ValueError as exc:
             reason, _, detail = str(exc).partition(": ")
             if reason == "non-finite samples":
@@ -274,27 +275,45 @@ def _corpus_track(group: list[dict[str, Any]], sample_rate: int | None, toleranc
         target = sample_rate or rate or sr
         x = resample(x, sr, target)
         rate = target
-        name = str(meta.get("stem") or f"stem{int(meta.get('stem_index', len(decoded))):02d}").lower()
+        name = str(meta.stem or f"stem{int(meta.stem_index):02d}").lower()
         if name in decoded:  # two parts with one name (e.g. two violins): keep both, distinctly
-            name = f"{name}_{int(meta.get('stem_index', len(decoded))):02d}"
+            name = f"{name}_{int(meta.stem_index):02d}"
         decoded[name] = (x, key)
-        instruments[name] = str(meta.get("instrument") or name)
+        instruments[name] = str(meta.instrument or name)
     stems = align_stem_lengths(decoded, rate, tolerance_s)
-    prov = first_meta.get("provenance") or {}
+    prov = group[0]["provenance"] or {}
     return MultitrackTrack(
-        track_id=str(first_meta["track_id"]),
+        track_id=str(first.track_id),
         stems=stems,
         sample_rate=rate,
         instruments=instruments,
         source="corpus",
         licence=str(prov.get("licence") or "unknown"),
-        split=first_meta.get("split"),
+        split=first.split,
         # Labels ride along when the corpus writes them into the stem json (the builder prefers the manifest).
         meta={
             "upstream_source": prov.get("source", ""),
-            **{k: first_meta[k] for k in ("quadrant", "mood", "style") if k in first_meta},
+            **{k: getattr(first, k) for k in ("quadrant", "mood", "style") if getattr(first, k) is not None},
         },
     )
+
+
+def _stem_record(sample: dict[str, Any]) -> tuple[StemRecord, dict[str, Any]]:
+    """The :class:`~mgdata.corpus.records.StemRecord` of a corpus stem sample and its envelope (provenance).
+
+    Raises:
+        TrackError: No json member, unparsable json, or a json that is not a stem record
+            (missing or unknown fields), category ``bad metadata``.
+    """
+    key = sample["__key__"]
+    if "json" not in sample:
+        raise TrackError(key, "bad metadata", "stem sample has no json member with a 'track_id'")
+    try:
+        return StemRecord.from_sample_envelope(sample)
+    except DecodeError as exc:
+        raise TrackError(key, "bad metadata", f"unparsable json ({exc})") from None
+    except InputError as exc:
+        raise TrackError(key, "bad metadata", exc.message.removeprefix("bad metadata: ")) from None
 
 
 def iter_corpus_tracks(
@@ -327,7 +346,7 @@ def iter_corpus_tracks(
     n_seen = 0
 
     def flush() -> Iterator[MultitrackTrack]:
-        track_id = str(group[0]["meta"]["track_id"])
+        track_id = str(group[0]["meta"].track_id)
         finished.add(track_id)
         try:
             yield _corpus_track(group, sample_rate, length_tolerance_s)
@@ -337,18 +356,12 @@ def iter_corpus_tracks(
     for sample in iter_samples(corpus_stems_dir):
         key = sample["__key__"]
         try:
-            meta = decode_json(sample["json"]) if "json" in sample else None
-            if not isinstance(meta, dict) or "track_id" not in meta:
-                raise TrackError(key, "bad metadata", "stem sample has no json member with a 'track_id'")
-        except ValueError as exc:
-            err = TrackError(key, "bad metadata", f"unparsable json ({exc})")
-            handle_track_error(err, key, report, fail_on_error, "stem_samples_skipped")
-            continue
+            meta, envelope = _stem_record(sample)
         except TrackError as err:
             handle_track_error(err, key, report, fail_on_error, "stem_samples_skipped")
             continue
-        track_id = str(meta["track_id"])
-        if group and str(group[0]["meta"]["track_id"]) != track_id:
+        track_id = str(meta.track_id)
+        if group and str(group[0]["meta"].track_id) != track_id:
             yield from flush()
             n_seen += 1
             group = []
@@ -358,6 +371,6 @@ def iter_corpus_tracks(
             err = TrackError(key, "bad metadata", f"stems of track {track_id!r} are not consecutive in the stream")
             handle_track_error(err, key, report, fail_on_error, "stem_samples_skipped")
             continue
-        group.append({**sample, "meta": meta})
+        group.append({**sample, "meta": meta, "provenance": envelope.get("provenance")})
     if group:
         yield from flush()

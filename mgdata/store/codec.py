@@ -189,6 +189,13 @@ class JsonRecord:
         """The record of a sample dict from :func:`~mgdata.store.iter_samples` (errors name shard and key)."""
         return cls.from_dict(decode_sample_json(sample, member), where=sample_where(sample))
 
+    @classmethod
+    def from_sample_envelope(cls, sample: Mapping[str, Any], member: str = "json") -> tuple[Any, dict[str, Any]]:
+        """:meth:`from_sample`, plus the envelope it carries (the ``json_extras`` keys present, e.g. provenance)."""
+        data = decode_sample_json(sample, member)
+        record = cls.from_dict(data, where=sample_where(sample))
+        return record, {k: data[k] for k in cls.json_extras if k in data}
+
 
 def sample_where(sample: Mapping[str, Any]) -> str:
     """``shard: sample key`` of a sample dict, for error messages."""
