@@ -248,6 +248,9 @@ def _rhythm(model: ComposeModel, key: tuple[str, str], n_beats: int, rng: np.ran
     while len(beats) < n_beats:
         beats.append(_draw(rng, nxt.get(beats[-1]) or start))
     state = np.array([s for b in beats for s in b], dtype=np.int8)
+    if not (state != REST).any():
+        # A voice drawn silent throughout would drop out of the texture: one held note instead.
+        state[:] = HOLD
     # A hold right after a rest (a beat pattern drawn after a rest) is a new note.
     for i in range(len(state)):
         if state[i] == HOLD and (i == 0 or state[i - 1] == REST):

@@ -8,7 +8,7 @@ query to the training set is the largest share of its n-grams found in one train
 piece (``max_i |Q ∩ T_i| / |Q|``): 1.0 for a verbatim excerpt of a training piece.
 
 A fixed number means little by itself (chorales share cadence formulas), so
-:func:`novelty_ratio` divides by the median similarity of *real held-out pieces*
+:func:`novelty_ratio` divides by the mean similarity of *real held-out pieces*
 (test-split excerpts of the same length) to the same training set: about 1 means
 "as close to the training set as unseen real music is", far above 1 means copying.
 """
@@ -76,11 +76,12 @@ class NoveltyIndex:
     def similarity(self, query: ParsedScore) -> tuple[float, str | None]:
         """Largest share of the query's n-grams found in one training piece, and that piece's track id.
 
-        A query with no n-gram (fewer than ``n`` notes per part) has similarity 0.
+        A query with no n-gram (fewer than ``n + 1`` notes in every part) has similarity NaN:
+        it is neither new nor copied, and scoring it 0 would flatter short clips of long notes.
         """
         grams = ngrams(query, self.n)
         if not grams or not self.ids:
-            return 0.0, None
+            return float("nan"), None
         hits = np.zeros(len(self.ids))
         for g in grams:
             for i in self.index.get(g, ()):
@@ -105,9 +106,15 @@ def excerpt(score: ParsedScore, start_q: float, length_q: float) -> ParsedScore:
 
 
 def novelty_ratio(similarity: float, reference: Sequence[float]) -> float:
-    """``similarity`` over the median similarity of real held-out pieces (``inf`` if that median is 0)."""
-    med = float(np.median(reference)) if len(reference) else 0.0
-    return similarity / med if med > 0 else float("inf")
+    """``similarity`` over the mean similarity of real held-out pieces (NaNs ignored; ``inf`` if that mean is 0).
+
+    The mean, not the median: most short held-out excerpts share no n-gram at all, so the
+    median is often 0 and the ratio would be undefined.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    ref = ref[np.isfinite(ref)]
+    mean = float(ref.mean()) if len(ref) else 0.0
+    return similarity / mean if mean > 0 else float("inf")
 
 
 __all__ = ["NoveltyIndex", "excerpt", "ngrams", "novelty_ratio", "tokens"]
