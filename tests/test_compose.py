@@ -211,9 +211,28 @@ def test_config_errors_name_the_key():
         from_dict(GenerateConfig, {"compose": {"max_voices": 1}}, "generate")
     with pytest.raises(ParamsError, match=r"generate\.compose\.fast_tempo_bpm"):
         from_dict(GenerateConfig, {"compose": {"fast_tempo_bpm": [70.0, 90.0]}}, "generate")
-    with pytest.raises(ParamsError, match=r"generate\.compose\.novelty_n"):
-        from_dict(GenerateConfig, {"compose": {"novelty_n": "4"}}, "generate")
+    with pytest.raises(ParamsError, match=r"generate\.compose\.sample_rate"):
+        from_dict(GenerateConfig, {"compose": {"sample_rate": "22050"}}, "generate")
+    with pytest.raises(ParamsError, match=r"generate\.compose\.nonchord_weigth"):
+        from_dict(GenerateConfig, {"compose": {"nonchord_weigth": 0.1}}, "generate")
     assert "compose" in GENERATORS
+
+
+def test_parsed_scores_are_cached_per_music21_version(tmp_path, monkeypatch):
+    from mgdata.generate import compose_model
+
+    calls = []
+    score = _training()[0].score
+
+    def fake_parse(score_id):
+        calls.append(score_id)
+        return score
+
+    monkeypatch.setattr(compose_model, "parse_score", fake_parse)
+    first = compose_model.load_parsed(score.score_id, tmp_path)
+    again = compose_model.load_parsed(score.score_id, tmp_path)
+    assert first == again == score and calls == [score.score_id]
+    assert (tmp_path / f"music21-{music21_version()}" / f"{score.track_id}.json").is_file()
 
 
 def test_registry_builds_it_and_a_missing_manifest_names_the_file(tmp_path):

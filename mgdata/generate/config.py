@@ -117,6 +117,23 @@ class ComposeConfig:
 
     The tempo/velocity ranges and programs default to the ``corpus`` section's defaults, so
     generated clips follow the corpus's arousal rule; keep them equal to ``corpus`` when it changes.
+
+    Attributes:
+        manifest: Corpus manifest parquet; its ``split`` rows (score ids, style, mode) are the training set.
+        cache_dir: JSON cache of parsed training scores, per music21 version (empty = parse every time).
+        split: The only split the model learns from.
+        sample_rate: Output rate, Hz.
+        max_voices: Voices kept per training score and composed per piece (top, inner..., bass).
+        nonchord_weight: Weight of a non-chord scale tone on the beat (chord tones weigh 1).
+        passing_weight: Weight of a non-chord scale tone off the beat (passing and neighbour notes).
+        slow_tempo_bpm: ``[min, max]`` tempo of low-arousal pieces (as ``corpus.slow_tempo_bpm``).
+        fast_tempo_bpm: ``[min, max]`` tempo of high-arousal pieces (as ``corpus.fast_tempo_bpm``).
+        slow_velocity: ``[min, max]`` MIDI velocity of low-arousal pieces (as ``corpus.slow_velocity``).
+        fast_velocity: ``[min, max]`` MIDI velocity of high-arousal pieces (as ``corpus.fast_velocity``).
+        programs: GM programs drawn per piece, distinct per voice (as ``corpus.programs``).
+        soundfont: GM SoundFont path; empty = TimGM6mb.sf2 from pretty_midi (as ``corpus.soundfont``).
+        peak_dbfs: Peak ceiling of the mix (as ``corpus.peak_dbfs``).
+        max_retries: Overrides ``generate.max_retries`` when set.
     """
 
     manifest: str = "data/corpus/manifest.parquet"
@@ -133,7 +150,6 @@ class ComposeConfig:
     programs: list[int] = field(default_factory=lambda: list(DEFAULT_PROGRAMS))
     soundfont: str = ""
     peak_dbfs: float = -1.0
-    novelty_n: int = 4
     max_retries: int | None = None
 
     def __post_init__(self):
@@ -159,7 +175,6 @@ class ComposeConfig:
             "expected a non-empty list of GM programs in 0..127",
         )
         check(-40.0 <= self.peak_dbfs <= 0.0, "peak_dbfs", "expected dBFS in [-40, 0]")
-        check(2 <= self.novelty_n <= 16, "novelty_n", "expected 2..16")
         check(
             self.max_retries is None or self.max_retries >= 0,
             "max_retries",
