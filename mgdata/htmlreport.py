@@ -94,7 +94,7 @@ def _pick(artifact: Path, per_class: int, *, split: str | None = None) -> Iterat
     for sample in iter_samples(artifact, split=split):
         if "json" not in sample:
             continue
-        meta = decode_json(sample["json"])
+        meta = decode_json(sample["json"])  # any artifact kind: shown as a dict, never written back
         label = _label_of(meta)
         if seen[label] >= per_class:
             continue
@@ -218,7 +218,7 @@ def _section_stems(site: _Site, art: Path) -> str:
     for s in iter_samples(art):
         if "json" not in s:
             continue
-        meta = decode_json(s["json"])
+        meta = decode_json(s["json"])  # stem-window or pair jsons: shown as a dict, never written back
         group = f"{meta.get('track_id')}-w{meta.get('window_index')}"
         if len(groups) >= site.cfg.samples_per_class * 2 and group not in groups:
             break

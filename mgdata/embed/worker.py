@@ -90,7 +90,7 @@ def embed_chunk(task: tuple[EmbedJob, list[tuple[str, str, bytes, bytes]]]) -> l
 def _embed_one(job: EmbedJob, emb, deform, key: str, shard_split: str, flac: bytes, js: bytes) -> tuple:
     """Decode, deform and embed one clip; its npy and json bytes, or why it is skipped."""
     cfg = job.cfg
-    meta = decode_json(js)
+    meta = decode_json(js)  # the input's json (corpus mix, jamendo clip, generated): any source, read as a dict
     split = shard_split or str(meta.get("split", ""))
     try:
         try:

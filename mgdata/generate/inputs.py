@@ -133,6 +133,8 @@ def scan_corpus(
     tracks, licences, unlabelled = [], {}, []
     for s in iter_samples(corpus_mix_dir, split=SPLIT):
         try:
+            # A source mix json of any source (corpus TrackRecord, jamendo clip, test layout): only the
+            # fields every source shares are read, so it stays a dict.
             meta = decode_json(s["json"])
             track_id = str(meta.get("track_id", s["__key__"]))
             split = str(meta.get("split", SPLIT))

@@ -271,7 +271,7 @@ def labels_from_mix(mix_dir: str | Path) -> dict[str, TrackLabels]:
 
     out: dict[str, TrackLabels] = {}
     for sample in iter_samples(mix_dir):
-        meta = decode_json(sample["json"])
+        meta = decode_json(sample["json"])  # mix json of any source: only track_id and the label record
         out[str(meta["track_id"])] = TrackLabels.from_dict(meta)
     return out
 

@@ -30,7 +30,7 @@ def _sample_provenance_problem(sample: dict[str, Any]) -> str:
     if raw is None:
         return ""  # samples without a json member carry no metadata to check
     try:
-        prov = decode_json(raw).get("provenance")
+        prov = decode_json(raw).get("provenance")  # any artifact kind: only its provenance block
     except (ValueError, AttributeError):
         return "json member is not a JSON object"
     if not isinstance(prov, dict):
