@@ -34,6 +34,7 @@ EMBEDDERS = Registry(
         "logmel": "mgdata.embed.logmel:LogMelEmbedder",
         "hf": "mgdata.embed.hf:HFEmbedder",
         "musicfeat": "mgdata.embed.musicfeat:MusicFeatEmbedder",
+        "musicnn": "mgdata.embed.musicnn:MusicnnEmbedder",
     },
 )
 
@@ -54,6 +55,11 @@ class Embedder(Protocol):
     sample_rate: int
     dim: int
     frame_rate: float | None
+
+    # Optional: ``native_window_s`` (float) marks an embedder that cuts a clip into its own native
+    # patches (``musicnn``: 3 s); :func:`embed_clip` then hands it the whole clip as one window
+    # (zero-padded to ``native_window_s`` when shorter) instead of ``window_s``/``hop_s`` windows, and
+    # takes each frame's time from its ``frame_times(n_samples)`` (seconds) when it has one.
 
     def frames(self, audio: np.ndarray) -> np.ndarray:
         """Frame-level features of mono float32 audio ``[n]``: float32 ``[n_frames, dim]``."""
@@ -156,8 +162,9 @@ def embed_clip(
         embedder: Any :class:`Embedder`.
         audio: Mono float audio ``[n]`` at ``sample_rate``.
         sample_rate: Rate of ``audio`` (resampled to ``embedder.sample_rate`` with soxr).
-        window_s: Window length in seconds.
-        hop_s: Hop in seconds.
+        window_s: Window length in seconds (an embedder with ``native_window_s`` gets the
+            whole clip as one window instead, padded to ``native_window_s`` when shorter).
+        hop_s: Hop in seconds (unused with ``native_window_s``).
         short_clip: ``pad`` zero-pads a clip shorter than one window; ``skip`` raises
             :class:`ShortClipError`.
         key: Sample key or file named in errors.
@@ -179,6 +186,9 @@ def embed_clip(
     check_finite(audio, key)
     sr = embedder.sample_rate
     x = resample(audio, sample_rate, sr) if sample_rate != sr else audio
+    native = getattr(embedder, "native_window_s", None)
+    if native:  # the embedder patches the whole clip itself
+        window_s = float(native)
     window = max(1, int(round(window_s * sr)))
     hop = max(1, int(round(hop_s * sr)))
     padded = False
@@ -187,7 +197,9 @@ def embed_clip(
             raise ShortClipError(key, f"clip is {x.size / sr:.3f} s, shorter than one {window_s} s window")
         x = np.pad(x, (0, window - x.size))
         padded = True
-    starts = window_starts(x.size, window, hop)
+    if native:
+        window = x.size
+    starts = [0] if native else window_starts(x.size, window, hop)
     windows = np.stack([x[s : s + window] for s in starts])
     batch = getattr(embedder, "frames_batch", None)
     per_window = batch(windows) if batch is not None else [embedder.frames(w) for w in windows]
@@ -198,8 +210,7 @@ def embed_clip(
             raise InputError(key, f"embedder returned frames of shape {f.shape} for window {w}")
         n = f.shape[0]
         frames.append(f)
-        # Frames spread evenly over their window: centre times in clip seconds.
-        times.append((start + (np.arange(n) + 0.5) * window / n) / sr)
+        times.append(_frame_times(embedder, start, window, n, sr))
         index.append(np.full(n, w, dtype=np.int32))
     return ClipFrames(
         frames=np.concatenate(frames).astype(np.float32, copy=False),
@@ -208,6 +219,17 @@ def embed_clip(
         n_windows=len(starts),
         padded=padded,
     )
+
+
+def _frame_times(embedder: Embedder, start: int, window: int, n: int, sr: int) -> np.ndarray:
+    """Centre times (clip seconds) of the ``n`` frames of the window at ``start``: the embedder's own
+    (``frame_times``, native-window embedders) or spread evenly over the window."""
+    own = getattr(embedder, "frame_times", None) if getattr(embedder, "native_window_s", None) else None
+    if own is not None:
+        t = np.asarray(own(window), dtype=np.float64)
+        if t.shape == (n,):
+            return start / sr + t
+    return (start + (np.arange(n) + 0.5) * window / n) / sr
 
 
 def aggregate(frames: np.ndarray, how: Literal["mean", "none"]) -> np.ndarray:

@@ -185,6 +185,45 @@ class MusicFeatConfig:
         check(-0.5 <= self.tuning <= 0.5, "tuning", "expected -0.5..0.5 bins")
 
 
+#: Checkpoints of the ``musicnn`` wheel the ``musicnn`` embedder loads (the MusiCNN ones: the VGG baselines
+#: have no penultimate or pooled layers).
+MUSICNN_CHECKPOINTS = ("MSD_musicnn", "MTT_musicnn")
+#: Layers the ``musicnn`` embedder returns, one vector per 3 s patch, and their widths.
+MUSICNN_LAYERS = {"penultimate": 200, "taggram": 50, "max_pool": 753, "mean_pool": 753}
+
+
+@dataclass(frozen=True)
+class MusicnnConfig:
+    """Settings of the ``musicnn`` embedder (MusiCNN, Pons & Serra 2019, weights from the ``musicnn`` wheel).
+
+    Attributes:
+        checkpoint: ``MSD_musicnn`` (Million Song Dataset tags: moods such as happy, sad, chill, beautiful)
+            or ``MTT_musicnn`` (MagnaTagATune: instruments and genres).
+        layer: ``penultimate`` (200, the back end's dense layer), ``taggram`` (50 tag probabilities),
+            ``max_pool`` / ``mean_pool`` (753, the mid end pooled over a patch).
+        patch_hop_s: Hop between the native 3 s patches of a clip (seconds, <= 3). The patches are
+            centred in the clip: 3 (non-overlapping, as the wheel) gives one centred patch per 4 s clip;
+            1 gives two patches that cover the whole clip at twice the cost.
+    """
+
+    checkpoint: str = "MSD_musicnn"
+    layer: str = "penultimate"
+    patch_hop_s: float = 3.0
+
+    def __post_init__(self):
+        check(
+            self.checkpoint in MUSICNN_CHECKPOINTS,
+            "checkpoint",
+            f"expected one of {list(MUSICNN_CHECKPOINTS)}, got {self.checkpoint!r}",
+        )
+        check(self.layer in MUSICNN_LAYERS, "layer", f"expected one of {list(MUSICNN_LAYERS)}, got {self.layer!r}")
+        check(
+            0.1 <= self.patch_hop_s <= 3.0,
+            "patch_hop_s",
+            f"expected 0.1..3 s (3 = non-overlapping patches), got {self.patch_hop_s}",
+        )
+
+
 @dataclass(frozen=True)
 class ArtifactRef:
     """An input artifact of the ``embed`` stage: a name (used in output paths) and its directory."""
@@ -243,6 +282,8 @@ class EmbedConfig:
         device: ``auto`` = CUDA when available.
         logmel: ``logmel`` settings.
         hf: ``hf`` settings.
+        musicfeat: ``musicfeat`` settings.
+        musicnn: ``musicnn`` settings.
     """
 
     embedders: list[str] = field(default_factory=lambda: ["logmel"])
@@ -268,6 +309,7 @@ class EmbedConfig:
     logmel: LogMelConfig = field(default_factory=LogMelConfig)
     hf: HFConfig = field(default_factory=HFConfig)
     musicfeat: MusicFeatConfig = field(default_factory=MusicFeatConfig)
+    musicnn: MusicnnConfig = field(default_factory=MusicnnConfig)
 
     def __post_init__(self):
         from mgdata.embed.base import EMBEDDERS  # local: base imports nothing heavy
@@ -339,4 +381,15 @@ class EmbedConfig:
         return out
 
 
-__all__ = ["ArtifactRef", "CLEAN", "EmbedConfig", "HFConfig", "LogMelConfig", "MP3_BITRATES_KBPS", "ScenarioConfig"]
+__all__ = [
+    "ArtifactRef",
+    "CLEAN",
+    "EmbedConfig",
+    "HFConfig",
+    "LogMelConfig",
+    "MP3_BITRATES_KBPS",
+    "MUSICNN_CHECKPOINTS",
+    "MUSICNN_LAYERS",
+    "MusicnnConfig",
+    "ScenarioConfig",
+]
