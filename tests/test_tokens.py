@@ -312,3 +312,88 @@ def test_dvc_stage_matrix_and_params_deps_cover_the_config():
     deps = {p.removeprefix("tokens.") for p in tok["params"] if isinstance(p, str) and p.startswith("tokens.")}
     expected = {f.name for f in dataclasses.fields(TokensConfig)} - {"segment_s", "k", "frames_cache"}
     assert deps == expected
+
+
+# ----------------------------------------------------------------------------- encoder registry
+
+
+def test_encoder_registry_is_lazy_and_names_the_closest_match():
+    import subprocess
+    import sys
+
+    from mgdata.registry import Registry
+    from mgdata.tokens.config import ENCODERS
+    from mgdata.tokens.frames import make_encoder
+
+    assert isinstance(ENCODERS, Registry)
+    assert set(ENCODERS) == {"chroma_stft", "chroma_cqt", "logmel", "embedder", "musicnn"}
+    with pytest.raises(ParamsError, match=r"tokens\.encoder.*'chroma_stf'.*did you mean 'chroma_stft'") as exc:
+        make_encoder(TokensConfig(), "chroma_stf")
+    assert exc.value.key == "tokens.encoder" and "\n" not in str(exc.value)
+    with pytest.raises(ParamsError, match=r"tokens\.encoder.*did you mean 'musicnn'"):
+        from_dict(TokensConfig, {"encoder": "musicn"}, "tokens")
+    assert config_name("musicnn", 0.5, 16) == "musicnn-s0.5-k16"
+    # validating the config never imports torch (the musicnn factory is imported on first use only)
+    code = (
+        "import sys; from mgdata.config import from_dict; from mgdata.tokens.config import TokensConfig; "
+        "from_dict(TokensConfig, {'encoder': 'musicnn'}, 'tokens'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def musicnn_wheel():
+    from mgdata.errors import InputError
+    from mgdata.musicnn.model import wheel_dir
+
+    try:
+        wheel_dir()
+    except InputError as exc:
+        pytest.skip(str(exc))
+
+
+def test_musicnn_encoder_frames_shape_rate_and_patch_seams(musicnn_wheel):
+    import torch
+
+    from mgdata.musicnn.frontend import log_mel
+    from mgdata.testing import tone
+    from mgdata.tokens.frames import MUSICNN_FRAME_LAYERS, encode_audio, make_encoder
+
+    enc = make_encoder(TokensConfig(encoder="musicnn"))
+    assert enc.frame_rate == 62.5 and enc.sample_rate == 16000 and enc.layer == "cnn3"
+    desc = enc.describe()
+    assert desc["id"] == "musicnn" and len(desc["checkpoint_sha256"]) == 64 and desc["dim"] == 64
+    x = tone(440.0, 4.0, 22050, amp=0.2)
+    frames = encode_audio(enc, x, 22050, where="a4")
+    assert frames.shape == (250, 64) and frames.dtype == np.float32  # ceil(64000 / 256)
+    assert np.array_equal(frames, encode_audio(enc, x, 22050, where="a4"))
+    # frames = the wheel's patches back to back: patch 0 is frames 0-186, the end-aligned last patch the rest
+    y = tone(440.0, 4.0, 16000, amp=0.2)
+    lm = log_mel(y)  # 251 frames
+    with torch.inference_mode():  # one batch, as the encoder runs them (a batch's size can move the last bits)
+        first, last = enc.model(torch.from_numpy(np.stack([lm[:187], lm[-187:]])))["cnn3"].numpy()
+    got = enc.frames(y)
+    np.testing.assert_array_equal(got[:187], first)
+    np.testing.assert_array_equal(got[187:250], last[187 - (251 - 187) : 187 - 1])
+    short = enc.frames(y[:8000])  # 0.5 s: padded to one patch, trimmed back
+    assert short.shape == (32, 64)
+    wide = make_encoder(TokensConfig(encoder="musicnn", embedder_params={"layer": "midend"}))
+    assert wide.frames(y[:8000]).shape == (32, MUSICNN_FRAME_LAYERS["midend"])
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"layer": "penultimate"}, "tokens.embedder_params.layer"),
+        ({"checkpoint": "MSD_vgg"}, "tokens.embedder_params.checkpoint"),
+        ({"model": "x"}, "tokens.embedder_params.model"),
+    ],
+)
+def test_musicnn_encoder_params_errors_name_the_key(params, key, musicnn_wheel):
+    from mgdata.tokens.frames import make_encoder
+
+    with pytest.raises(ParamsError) as exc:
+        make_encoder(TokensConfig(encoder="musicnn", embedder_params=params))
+    assert exc.value.key == key

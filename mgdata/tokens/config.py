@@ -11,9 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mgdata.config import check
+from mgdata.registry import Registry, closest
 
-# Frame encoders by name; the name is the first part of a token artifact's name (``chroma_stft-s0.5-k16``).
-ENCODERS = ("chroma_stft", "chroma_cqt", "logmel", "embedder")
+#: Frame encoders: name -> ``"module:factory"``, the factory taking the :class:`TokensConfig` (imported on
+#: first use, so validating params never imports librosa or torch). The name is the first part of a token
+#: artifact's name (``chroma_stft-s0.5-k16``).
+ENCODERS = Registry(
+    "encoder",
+    "tokens.encoder",
+    {
+        "chroma_stft": "mgdata.tokens.frames:chroma_stft_encoder",
+        "chroma_cqt": "mgdata.tokens.frames:chroma_cqt_encoder",
+        "logmel": "mgdata.tokens.frames:logmel_encoder",
+        "embedder": "mgdata.tokens.frames:embedder_encoder",
+        "musicnn": "mgdata.tokens.frames:musicnn_encoder",
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -25,10 +38,12 @@ class TokensConfig:
         k: Grid of alphabet sizes (paper: 16, 64, 256); int16 tokens, so <= 32768.
         encoder: Frame encoder: ``chroma_stft`` (STFT pitch-class
             filterbank, default: >= 50x real time per core), ``chroma_cqt`` (CQT
-            chroma, 3x slower), ``logmel``, or ``embedder`` (a model from the
-            :mod:`mgdata.embed` registry, for real runs).
+            chroma, 3x slower), ``logmel``, ``musicnn`` (frame-level MusiCNN
+            features, see :class:`mgdata.tokens.frames.MusicnnFrameEncoder`), or
+            ``embedder`` (a model from the :mod:`mgdata.embed` registry, for real runs).
         embedder: Registry name of the embedder when ``encoder == "embedder"``.
-        embedder_params: Settings passed to that embedder (e.g. ``model``, ``layer``).
+        embedder_params: Settings passed to that embedder (e.g. ``model``, ``layer``);
+            with ``encoder: musicnn``, its ``checkpoint`` and ``layer``.
         sample_rate: Audio is resampled to this rate before the DSP encoders.
         hop_s: Frame hop of the DSP encoders in seconds; ``hop_s * sample_rate``
             must be an integer number of samples.
@@ -82,7 +97,12 @@ class TokensConfig:
         for i, k in enumerate(self.k):
             check(2 <= k <= 32768, f"k[{i}]", f"expected 2 <= k <= 32768 (int16 tokens), got {k}")
         check(len(set(self.k)) == len(self.k), "k", "expected distinct values")
-        check(self.encoder in ENCODERS, "encoder", f"expected one of {list(ENCODERS)}, got {self.encoder!r}")
+        check(
+            self.encoder in ENCODERS,
+            "encoder",
+            f"unknown encoder {self.encoder!r}{closest(self.encoder, ENCODERS.names())}; "
+            f"known: {', '.join(ENCODERS.names())}",
+        )
         check(self.chroma_n_fft >= 16, "chroma_n_fft", f"expected >= 16, got {self.chroma_n_fft}")
         check(self.sample_rate >= 8000, "sample_rate", f"expected >= 8000 Hz, got {self.sample_rate}")
         check(math.isfinite(self.hop_s) and self.hop_s > 0, "hop_s", f"expected seconds > 0, got {self.hop_s}")

@@ -277,35 +277,172 @@ class RegistryEncoder:
         return {"id": "embedder", "embedder": self.embedder.describe(), "frame_rate": self.frame_rate}
 
 
-def make_encoder(cfg: TokensConfig, name: str | None = None) -> FrameEncoder:
-    """The frame encoder ``name`` (default: ``cfg.encoder``), configured from ``cfg``."""
-    name = name or cfg.encoder
-    if name == "chroma_stft":
-        return StftChromaEncoder(
-            sample_rate=cfg.sample_rate,
-            hop_length=cfg.hop_length,
-            n_fft=cfg.chroma_n_fft,
-            n_octaves=cfg.n_octaves,
-            silence_db=cfg.silence_db,
-            gate_length=cfg.n_fft,
-        )
-    if name == "chroma_cqt":
-        return ChromaEncoder(
-            sample_rate=cfg.sample_rate,
-            hop_length=cfg.hop_length,
-            n_octaves=cfg.n_octaves,
-            silence_db=cfg.silence_db,
-            gate_length=cfg.n_fft,
-        )
-    if name == "logmel":
-        return LogMelEncoder(sample_rate=cfg.sample_rate, hop_length=cfg.hop_length, n_fft=cfg.n_fft, n_mels=cfg.n_mels)
-    if name != "embedder":
-        raise ParamsError("tokens.encoder", f"unknown encoder {name!r}; expected one of {list(ENCODERS)}")
+#: Layers of :class:`MusicnnFrameEncoder`: one vector per spectrogram frame, before the back end's pooling.
+MUSICNN_FRAME_LAYERS = {"cnn1": 64, "cnn2": 64, "cnn3": 64, "timbral": 408, "temporal": 153, "midend": 753}
+
+
+class MusicnnFrameEncoder:
+    """Frame-level MusiCNN features (the ported network of :mod:`mgdata.musicnn`, weights from the wheel).
+
+    MusiCNN is convolutional up to its back end, which max- and mean-pools the mid end
+    over time: the layers before that pooling are per spectrogram frame, 16 kHz / hop 256 =
+    62.5 frames/s. The default ``cnn3`` is the deepest of them: the third dense-residual
+    mid-end convolution (64 channels, summed with the two before it), whose receptive field
+    spans ~2.3 s (the 128-frame temporal filters of the front end plus three 7-frame
+    convolutions), so a frame describes its musical context, not one spectrum; its segment
+    means are what the back end would pool. ``midend`` is the full 753-dim vector the back
+    end pools (front end + ``cnn1``-``cnn3``). Stems are cut into non-overlapping 3 s log-mel
+    patches as the wheel's extractor does (its frame-level features are the patches'
+    frames back to back), the last patch aligned to the stem end so every frame is covered
+    (its frames already covered are dropped), a stem shorter than 3 s padded with silence;
+    one torch thread, float32, eval mode.
+
+    Args:
+        checkpoint: ``MSD_musicnn`` (default) or ``MTT_musicnn``.
+        layer: A key of :data:`MUSICNN_FRAME_LAYERS`.
+    """
+
+    def __init__(self, *, checkpoint: str = "MSD_musicnn", layer: str = "cnn3"):
+        from mgdata.embed.config import MUSICNN_CHECKPOINTS
+        from mgdata.musicnn.frontend import FFT_HOP, PATCH_FRAMES, SR
+
+        if checkpoint not in MUSICNN_CHECKPOINTS:
+            raise ParamsError(
+                "tokens.embedder_params.checkpoint", f"expected one of {list(MUSICNN_CHECKPOINTS)}, got {checkpoint!r}"
+            )
+        if layer not in MUSICNN_FRAME_LAYERS:
+            raise ParamsError(
+                "tokens.embedder_params.layer", f"expected one of {list(MUSICNN_FRAME_LAYERS)}, got {layer!r}"
+            )
+        from mgdata.embed.musicnn import _load
+
+        self.checkpoint = checkpoint
+        self.layer = layer
+        self.dim = MUSICNN_FRAME_LAYERS[layer]
+        self.sample_rate = SR
+        self.hop_length = FFT_HOP
+        self.frame_rate = SR / FFT_HOP
+        self.patch_frames = PATCH_FRAMES
+        self.model = _load(checkpoint)
+
+    def _layer(self, res: dict) -> Any:
+        import torch
+
+        if self.layer != "midend":
+            return res[self.layer]
+        return torch.cat([res[k] for k in ("timbral", "temporal", "cnn1", "cnn2", "cnn3")], dim=2)
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """``[ceil(n / 256), dim]`` float32 frames of mono 16 kHz audio."""
+        import torch
+
+        from mgdata.embed.musicnn import one_torch_thread
+        from mgdata.musicnn.frontend import log_mel
+        from mgdata.musicnn.tagger import BATCH_PATCHES
+
+        y = np.asarray(audio, dtype=np.float32)
+        n = _n_frames(len(y), self.hop_length)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        p = self.patch_frames
+        logmel = log_mel(y)
+        if logmel.shape[0] < p:  # zero is the log-mel of silence
+            logmel = np.pad(logmel, ((0, p - logmel.shape[0]), (0, 0)))
+        total = logmel.shape[0]
+        offsets = list(range(0, total - p + 1, p))
+        if offsets[-1] + p < total:
+            offsets.append(total - p)
+        x = np.stack([logmel[o : o + p] for o in offsets])
+        out = np.empty((total, self.dim), dtype=np.float32)
+        covered = 0
+        with one_torch_thread(), torch.inference_mode():
+            for start in range(0, len(offsets), BATCH_PATCHES):
+                feats = self._layer(self.model(torch.from_numpy(x[start : start + BATCH_PATCHES]))).numpy()
+                for o, f in zip(offsets[start : start + BATCH_PATCHES], feats):
+                    out[covered : o + p] = f[covered - o :]  # the end-aligned last patch: only its new frames
+                    covered = o + p
+        return np.ascontiguousarray(out[:n])
+
+    def describe(self) -> dict[str, Any]:
+        """Id, checkpoint provenance and settings."""
+        import torch
+
+        from mgdata.embed.musicnn import file_sha256, wheel_version
+        from mgdata.musicnn.model import wheel_dir
+
+        return {
+            "id": "musicnn",
+            "checkpoint": self.checkpoint,
+            "checkpoint_sha256": file_sha256(str(wheel_dir() / self.checkpoint) + "/.data-00000-of-00001"),
+            "wheel": f"musicnn {wheel_version()}",
+            "layer": self.layer,
+            "library": f"torch {torch.__version__}, librosa {librosa.__version__}, numpy {np.__version__}",
+            "sample_rate": self.sample_rate,
+            "hop_length": self.hop_length,
+            "frame_rate": self.frame_rate,
+            "patch_frames": self.patch_frames,
+            "dim": self.dim,
+        }
+
+
+# --------------------------------------------------------------------------- factories of ENCODERS
+
+
+def chroma_stft_encoder(cfg: TokensConfig) -> StftChromaEncoder:
+    """``chroma_stft`` from the ``tokens`` settings."""
+    return StftChromaEncoder(
+        sample_rate=cfg.sample_rate,
+        hop_length=cfg.hop_length,
+        n_fft=cfg.chroma_n_fft,
+        n_octaves=cfg.n_octaves,
+        silence_db=cfg.silence_db,
+        gate_length=cfg.n_fft,
+    )
+
+
+def chroma_cqt_encoder(cfg: TokensConfig) -> ChromaEncoder:
+    """``chroma_cqt`` from the ``tokens`` settings."""
+    return ChromaEncoder(
+        sample_rate=cfg.sample_rate,
+        hop_length=cfg.hop_length,
+        n_octaves=cfg.n_octaves,
+        silence_db=cfg.silence_db,
+        gate_length=cfg.n_fft,
+    )
+
+
+def logmel_encoder(cfg: TokensConfig) -> LogMelEncoder:
+    """``logmel`` from the ``tokens`` settings."""
+    return LogMelEncoder(sample_rate=cfg.sample_rate, hop_length=cfg.hop_length, n_fft=cfg.n_fft, n_mels=cfg.n_mels)
+
+
+def embedder_encoder(cfg: TokensConfig) -> RegistryEncoder:
+    """``embedder``: the :mod:`mgdata.embed` model ``cfg.embedder`` with ``cfg.embedder_params``."""
     try:
         from mgdata.embed import get_embedder
     except ImportError as exc:
         raise DependencyError(f"tokens.encoder=embedder needs mgdata.embed ({exc})") from None
     return RegistryEncoder(get_embedder(cfg.embedder, cfg.embedder_params))
+
+
+def musicnn_encoder(cfg: TokensConfig) -> MusicnnFrameEncoder:
+    """``musicnn`` with the ``checkpoint`` / ``layer`` of ``cfg.embedder_params`` (defaults: MSD_musicnn, cnn3)."""
+    params = dict(cfg.embedder_params)
+    unknown = sorted(set(params) - {"checkpoint", "layer"})
+    if unknown:
+        raise ParamsError(
+            f"tokens.embedder_params.{unknown[0]}", "the musicnn encoder takes only 'checkpoint' and 'layer'"
+        )
+    return MusicnnFrameEncoder(**params)
+
+
+def make_encoder(cfg: TokensConfig, name: str | None = None) -> FrameEncoder:
+    """The frame encoder ``name`` (default: ``cfg.encoder``), built by its :data:`ENCODERS` factory from ``cfg``.
+
+    Raises:
+        ParamsError: (``tokens.encoder``) an unknown name, with the closest known one.
+    """
+    return ENCODERS.load(name or cfg.encoder)(cfg)
 
 
 class FrameCache:
