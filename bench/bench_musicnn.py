@@ -9,11 +9,18 @@
 * Peak RSS of a fresh process that loads one model and tags the clip (batches of
   ``mgdata.musicnn.tagger.BATCH_PATCHES`` patches), beside its RSS once torch, librosa
   and the weights are loaded.
+* The ``musicnn`` embedder through the embed worker path (``mgdata.embed.worker.embed_chunk``:
+  FLAC decode, resampling 22.05 -> 16 kHz, patching, network, records) on ``--clips`` 4 s
+  clips (``embed.clip_s``), with ``patch_hop_s`` 3 (the default: one centred patch per clip)
+  and 1 (two patches); the default pipeline embeds ~12,000 s of audio this way (issue 18
+  asks >= 60x real time per core).
+* The ``musicnn`` token encoder (frame-level ``cnn3`` features, non-overlapping patches)
+  on the clip, resampled from 22.05 kHz as the token builder does.
 
 Each speed figure is the best of ``--repeats`` runs; CPU time (user + system) is the
 per-core cost, wall time is printed beside it (a shared machine inflates wall time).
 
-Usage: python bench/bench_musicnn.py [--seconds 30] [--repeats 2] [--threads 1] [--json OUT]
+Usage: python bench/bench_musicnn.py [--seconds 30] [--clips 100] [--repeats 2] [--threads 1] [--json OUT]
 """
 
 from __future__ import annotations
@@ -83,10 +90,69 @@ def _rss_child(name: str, seconds: float, threads: int, queue) -> None:
     queue.put((loaded, _hwm_mb()))
 
 
+def _embed_items(n: int, seconds: float = 4.0, sr: int = 22050) -> list[tuple[str, str, bytes, bytes]]:
+    """``n`` distinct 4 s clips as the embed worker receives them: (key, split, flac, json)."""
+    import numpy as np
+
+    from mgdata.audio import encode_flac
+    from mgdata.store import encode_json
+
+    t = np.arange(int(seconds * sr)) / sr
+    items = []
+    for i in range(n):
+        x = 0.05 * np.sin(2 * np.pi * (110.0 * 2 ** (i % 24 / 12)) * t) * np.exp(-(t % 0.5) * 4.0)
+        meta = {"sample_rate": sr, "split": "train", "label": "bench", "tags": ["bench"]}
+        items.append((f"clip{i:04d}", "train", encode_flac(x.astype(np.float32), sr), encode_json(meta)))
+    return items
+
+
+def _bench_embedder(clips: int, repeats: int) -> dict:
+    """x RT per core of the ``musicnn`` embedder through ``embed_chunk`` on 4 s clips, per ``patch_hop_s``."""
+    from mgdata.embed.config import EmbedConfig, MusicnnConfig
+    from mgdata.embed.worker import EmbedJob, drop_state, embed_chunk
+
+    items = _embed_items(clips)
+    out = {}
+    for hop in (3.0, 1.0):
+        cfg = EmbedConfig(embedders=["musicnn"], clip_s=4.0, musicnn=MusicnnConfig(patch_hop_s=hop))
+        job = EmbedJob(f"bench-{hop}", "musicnn", cfg, "clean", "bench", "0", {}, {})
+        embed_chunk((job, items[:1]))  # load the weights and warm up outside the timing
+        cpu, wall = _timed(lambda j=job: embed_chunk((j, items)), repeats)
+        drop_state(job.fp)
+        xrt = clips * 4.0 / cpu
+        out[f"patch_hop_s={hop:g}"] = {"xrt": xrt, "cpu_s": cpu, "wall_s": wall}
+        print(
+            f"musicnn embedder (embed_chunk, {clips} x 4 s clips, patch_hop_s {hop:g}): "
+            f"{xrt:6.1f} x RT per core (cpu {cpu:.2f} s, wall {wall:.2f} s)"
+        )
+    return out
+
+
+def _bench_token_encoder(seconds: float, repeats: int) -> dict:
+    """x RT per core of the ``musicnn`` token encoder (22.05 kHz input, resampled as the token builder does)."""
+    import numpy as np
+
+    from mgdata.audio import resample
+    from mgdata.tokens.config import TokensConfig
+    from mgdata.tokens.frames import encode_audio, make_encoder
+
+    enc = make_encoder(TokensConfig(encoder="musicnn"))
+    x = resample(_clip(seconds), 16000, 22050).astype(np.float32)
+    encode_audio(enc, x[:22050], 22050, where="warm-up")
+    cpu, wall = _timed(lambda: encode_audio(enc, x, 22050, where="bench"), repeats)
+    xrt = seconds / cpu
+    print(
+        f"musicnn token encoder ({enc.layer}, {seconds:g} s stem): {xrt:6.1f} x RT per core "
+        f"(cpu {cpu:.2f} s, wall {wall:.2f} s)"
+    )
+    return {"layer": enc.layer, "xrt": xrt, "cpu_s": cpu, "wall_s": wall}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one line per figure (and JSON with ``--json``)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="clip length (default 30 s = 10 patches)")
+    ap.add_argument("--clips", type=int, default=100, help="4 s clips for the embedder figure (default 100)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: per-core figures)")
     ap.add_argument("--skip-rss", action="store_true")
@@ -129,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:12s} front end + model: {xrt:6.1f} x RT per core ({row['of_frontend']:.3f} of the front end; "
             f"cpu {cpu:.2f} s, wall {wall:.2f} s), weights {load_s:.2f} s{mem}"
         )
+    result["embedder"] = _bench_embedder(args.clips, args.repeats)
+    result["token_encoder"] = _bench_token_encoder(args.seconds, args.repeats)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
