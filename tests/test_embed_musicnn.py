@@ -134,3 +134,29 @@ def test_settings_mapping_as_other_stages_pass_it():
     assert emb.dim == 753
     with pytest.raises(ParamsError, match=r"musicnn\.layer"):
         get_embedder("musicnn", {"layer": "nope"})
+
+
+def test_build_through_the_embed_stage_is_byte_identical_across_executors(corpus_artifact, tmp_path):
+    import hashlib
+    import json
+
+    from mgdata.config import ShardConfig
+    from mgdata.embed.build import build_embeddings
+    from mgdata.exec import ExecConfig
+
+    cfg = EmbedConfig(embedders=["musicnn"], clip_s=4.0)
+    digests = {}
+    for name, exe in {
+        "serial": ExecConfig(backend="serial"),
+        "process2": ExecConfig(backend="process", workers=2),
+    }.items():
+        out = tmp_path / name
+        res = build_embeddings(
+            corpus_artifact / "mix", out, cfg=cfg, embedder="musicnn", shards=ShardConfig(max_samples=2), executor=exe
+        )
+        assert sum(res.samples.values()) == 6
+        digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+    assert digests["serial"] == digests["process2"]
+    info = json.loads((tmp_path / "serial" / "artifact.json").read_text())
+    sha = get_embedder("musicnn", cfg).describe()["checkpoint_sha256"]
+    assert sha in json.dumps(info)  # the checkpoint's sha256 is in the artifact's provenance
