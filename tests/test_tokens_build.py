@@ -364,6 +364,22 @@ def test_registry_embedder_frames_feed_the_condenser(stems_dir):
         make_encoder(dataclasses.replace(cfg, embedder_params={"stats": True}))
 
 
+def test_musicnn_frames_feed_the_condenser(stems_dir, tmp_path):
+    from mgdata.musicnn.model import wheel_dir
+
+    try:
+        wheel_dir()
+    except InputError as exc:
+        pytest.skip(str(exc))
+    cfg = dataclasses.replace(NO_CACHE, encoder="musicnn", frames_cache=str(tmp_path / "cache"))
+    first = build_tokens(stems_dir, None, cfg=cfg, segment_s=0.5, k=4, shards=ShardConfig())
+    assert first.codebook.shape == (4, 64)  # cnn3
+    assert first.tokens and all(len(t) == SEGMENTS and t.dtype == np.int16 for t in first.tokens.values())
+    again = build_tokens(stems_dir, None, cfg=cfg, segment_s=0.5, k=4, shards=ShardConfig())  # from the frame cache
+    assert np.array_equal(first.codebook, again.codebook)
+    assert all(np.array_equal(first.tokens[key], again.tokens[key]) for key in first.tokens)
+
+
 @pytest.mark.slow
 def test_build_with_tiny_random_wav2vec2(stems_dir, tmp_path):
     from mgdata.embed.testing_models import make_tiny_wav2vec2

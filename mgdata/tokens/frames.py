@@ -14,8 +14,13 @@ instead of normalised noise. Tuning is fixed at A440 (``tuning=0``) rather than
 estimated per stem: the corpus is rendered at A440, and per-stem estimates (noisy
 on short or sparse stems) could shift the two stems of one pair differently.
 
-For real runs, ``encoder: embedder`` wraps any embedder of the
-:mod:`mgdata.embed` registry (e.g. the ``hf`` model encoder) with frames kept.
+``musicnn`` gives frame-level MusiCNN features (``cnn3``, 62.5 frames/s; see
+:class:`MusicnnFrameEncoder`): what a pretrained music tagger hears, ~55x real time
+per core (``bench/bench_musicnn.py``). For real runs, ``encoder: embedder`` wraps any
+embedder of the :mod:`mgdata.embed` registry (e.g. the ``hf`` model encoder) with
+frames kept. Encoders are looked up by name in
+:data:`mgdata.tokens.config.ENCODERS` (a lazy :class:`mgdata.registry.Registry` of
+factories taking the ``tokens`` settings), so a plugin can register its own.
 
 Every encoder trims its frames to those centred inside the audio (frame ``i`` at
 ``i / frame_rate`` s, ``i < ceil(n_samples / hop)``), so the condenser sees frames
