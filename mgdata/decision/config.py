@@ -17,6 +17,10 @@ class DecisionConfig:
     """
 
     # model
+    arch: Literal["paper", "aligned"] = "paper"
+    window: int = 2
+    history: int = 4
+    summary: bool = False
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2
@@ -45,6 +49,8 @@ class DecisionConfig:
     top_p: float = 0.8
     temperature: float = 1.0
     # evaluation
+    context_window: int = 2
+    context_c: float = 1.0
     n_permutations: int = 10000
     n_renders: int = 3
     crossfade_s: float = 0.02
@@ -52,6 +58,11 @@ class DecisionConfig:
     render_corpus_windows: int = 96
 
     def __post_init__(self):
+        check(self.arch in ("paper", "aligned"), "arch", "expected paper (encoder-decoder) or aligned")
+        check(self.window >= 0, "window", "expected an integer >= 0 (A tokens t-window..t+window)")
+        check(self.history >= 0, "history", "expected an integer >= 0 (B's own past tokens)")
+        check(self.context_window >= 0, "context_window", "expected an integer >= 0")
+        check(self.context_c > 0, "context_c", "expected a positive inverse regularisation strength")
         check(
             self.d_model >= 8 and self.d_model % self.n_heads == 0,
             "d_model",
@@ -89,7 +100,10 @@ class DecisionConfig:
 
     def model_settings(self) -> dict[str, Any]:
         """The keys that shape the network (a checkpoint must match them)."""
-        return {k: getattr(self, k) for k in ("d_model", "n_heads", "n_layers", "ff_dim", "dropout", "max_len")}
+        keys = ("d_model", "n_heads", "n_layers", "ff_dim", "dropout", "max_len")
+        if self.arch == "aligned":  # the paper's checkpoints keep their settings (and hashes) unchanged
+            keys = ("arch", "window", "history", "summary", *keys)
+        return {k: getattr(self, k) for k in keys}
 
     def train_settings(self) -> dict[str, Any]:
         """The keys that change the trained weights (model + optimisation + data split names)."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mgdata.decision.model import DecisionTransformer
+from mgdata.decision.model import DecisionModel
 
 
 def sequence_seed(seed: int, index: int) -> int:
@@ -120,7 +120,7 @@ def _allowed_mask(allowed: Sequence[int] | np.ndarray | None, k: int) -> torch.T
 
 @torch.no_grad()
 def generate(
-    model: DecisionTransformer,
+    model: DecisionModel,
     sources: Sequence[np.ndarray],
     lengths: Sequence[int],
     *,

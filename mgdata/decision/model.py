@@ -1,4 +1,12 @@
-"""Encoder-decoder Transformer over token sequences: stem A's tokens in, stem B's tokens out.
+"""Decision models over token sequences: stem A's tokens in, stem B's tokens out.
+
+* ``arch: paper``: the paper's encoder-decoder Transformer (:class:`DecisionTransformer`);
+* ``arch: aligned``: :class:`AlignedDecision`, which uses that A and B are time-aligned (token t of B sounds
+  with token t of A): B_t is predicted from A's tokens t-window..t+window and B's own last ``history``
+  tokens by an MLP, so it needs no attention to find where in A to look.
+
+Both share one interface (``encode``/``decode``/``forward`` on SOS-prefixed decoder inputs), so training,
+scheduled sampling and generation work on either.
 
 Vocabulary: the ``K`` codebook symbols ``0..K-1`` plus three specials, ``PAD = K``,
 ``SOS = K + 1`` and ``EOS = K + 2``. Positions are learned embeddings (sequences are
@@ -79,10 +87,83 @@ class DecisionTransformer(nn.Module):
         return self.decode(memory, mask, tgt_in)
 
 
-def build_model(k: int, cfg: DecisionConfig, seed: int | None = None) -> DecisionTransformer:
+class AlignedDecision(nn.Module):
+    """Causal, time-aligned MLP: logits of B_t from A[t-w..t+w] and B[t-h..t-1] embeddings.
+
+    Each of the ``2w + 1`` A slots and ``h`` B slots has its own weights in the first layer (the embeddings
+    are concatenated, not summed), so it contains the multinomial logistic regression on one-hot A windows
+    and adds B's own past (what a free-running generator must stay consistent with) and non-linearity.
+    With ``summary`` one more slot holds the mean embedding of all of A's tokens: the key and harmony of
+    the whole window, which a few neighbouring tokens cannot show.
+
+    Args:
+        k: Codebook size (the vocabulary is ``k + 3``: PAD, SOS, EOS as in :func:`specials`).
+        cfg: ``window``, ``history``, ``d_model`` (embedding size per slot), ``ff_dim`` (hidden width),
+            ``n_layers`` (hidden layers), ``dropout``, ``max_len``.
+    """
+
+    def __init__(self, k: int, cfg: DecisionConfig):
+        super().__init__()
+        self.k = int(k)
+        self.vocab = self.k + 3
+        self.pad, self.sos, self.eos = specials(self.k)
+        self.max_len = cfg.max_len
+        self.window, self.history, self.summary = int(cfg.window), int(cfg.history), bool(cfg.summary)
+        # no padding_idx: "before the start / past the end" is information the model may use
+        self.a_emb = nn.Embedding(self.vocab, cfg.d_model)
+        self.b_emb = nn.Embedding(self.vocab, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        width = (2 * self.window + 1 + self.history + int(self.summary)) * cfg.d_model
+        layers: list[nn.Module] = []
+        for _ in range(cfg.n_layers):
+            layers += [nn.Linear(width, cfg.ff_dim), nn.GELU(), nn.Dropout(cfg.dropout)]
+            width = cfg.ff_dim
+        self.mlp = nn.Sequential(*layers)
+        self.head = nn.Linear(width, self.vocab)
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """No encoder: the "memory" is A's tokens themselves (and their padding mask)."""
+        return src, src == self.pad
+
+    def decode(self, memory: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, vocab] for decoder input ``tgt_in`` [B, T] (SOS + B's tokens); ``memory`` is A."""
+        del src_mask  # A's padding is the PAD token, which has its own embedding
+        return self.forward(memory, tgt_in)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits [B, T, vocab]: position t sees A[t-w..t+w] and tgt_in[t-h+1..t] = B[t-h..t-1]."""
+        n, t = tgt_in.shape
+        w, h = self.window, self.history
+        # all of A, not only its first t tokens: during generation t grows, and position t looks ahead to t+w
+        s = src.shape[1]
+        a = torch.full((n, max(s, t) + 2 * w), self.pad, dtype=torch.long)
+        a[:, w : w + s] = src
+        ea = self.a_emb(a)
+        parts = [ea[:, j : j + t] for j in range(2 * w + 1)]
+        if self.summary:
+            real = (src != self.pad).unsqueeze(-1).to(ea.dtype)
+            mean = (self.a_emb(src) * real).sum(1) / real.sum(1).clamp(min=1.0)
+            parts.append(mean[:, None].expand(n, t, mean.shape[-1]))
+        if h:
+            b = torch.cat([torch.full((n, h - 1), self.pad, dtype=torch.long), tgt_in], 1)
+            eb = self.b_emb(b)
+            parts += [eb[:, h - 1 - i : h - 1 - i + t] for i in range(h)]
+        x = self.drop(torch.cat(parts, -1))
+        return self.head(self.mlp(x))
+
+
+DecisionModel = DecisionTransformer | AlignedDecision
+
+
+def make_model(k: int, cfg: DecisionConfig) -> DecisionModel:
+    """An untrained model of architecture ``cfg.arch`` (weights from the current torch RNG)."""
+    return AlignedDecision(k, cfg) if cfg.arch == "aligned" else DecisionTransformer(k, cfg)
+
+
+def build_model(k: int, cfg: DecisionConfig, seed: int | None = None) -> DecisionModel:
     """A freshly initialised model; ``seed`` (default ``cfg.seed``) fixes the initial weights."""
     torch.manual_seed(cfg.seed if seed is None else seed)
-    return DecisionTransformer(k, cfg)
+    return make_model(k, cfg)
 
 
-__all__ = ["DecisionTransformer", "build_model", "specials"]
+__all__ = ["AlignedDecision", "DecisionModel", "DecisionTransformer", "build_model", "make_model", "specials"]

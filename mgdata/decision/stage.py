@@ -31,6 +31,13 @@ def format_report(metrics: dict[str, Any]) -> str:
             f" (random {a['free_tpp_random']:.2f}); model > random p<{ALPHA} for {a['free_p_vs_random_agree']}/{n}"
             f" seeds (largest p={a['free_p_vs_random']:.2g}); blocks below: seed {seeds[0]}"
         )
+        if "free_perm_p_vs_context" in a:
+            lines.append(
+                f"[{n} seeds] free TPP argmax P(b|a) {a['free_tpp_cond_argmax']:.2f}, context"
+                f" {a['free_tpp_context']:.2f}; paired permutation p (largest over seeds) model > argmax P(b|a)"
+                f" {a['free_perm_p_vs_cond_argmax']:.2g}, > context {a['free_perm_p_vs_context']:.2g};"
+                f" constrained model > random p {a['constrained_p_vs_random']:.2g}"
+            )
     for setting in ("free", "constrained"):
         b = metrics[setting]
         lines.append(f"[{setting}]")

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from mgdata.config import to_dict
 from mgdata.decision.config import DecisionConfig
 from mgdata.decision.data import TokenPair
-from mgdata.decision.model import DecisionTransformer, build_model
+from mgdata.decision.model import DecisionModel, build_model, make_model
 from mgdata.errors import InputError
 from mgdata.store import fingerprint
 
@@ -100,7 +100,7 @@ def collate(pairs: Sequence[TokenPair], k: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def _mix_inputs(
-    model: DecisionTransformer, src: torch.Tensor, tgt_in: torch.Tensor, p: float, gen: torch.Generator
+    model: DecisionModel, src: torch.Tensor, tgt_in: torch.Tensor, p: float, gen: torch.Generator
 ) -> torch.Tensor:
     """Replace decoder inputs (not SOS, not PAD) by the model's teacher-forced predictions with prob ``p``."""
     if p <= 0.0:
@@ -118,7 +118,7 @@ def _mix_inputs(
     return mixed
 
 
-def evaluate_loss(model: DecisionTransformer, pairs: Sequence[TokenPair], batch_size: int) -> float:
+def evaluate_loss(model: DecisionModel, pairs: Sequence[TokenPair], batch_size: int) -> float:
     """Teacher-forced cross-entropy per target token (pad ignored), no dropout."""
     model.eval()
     total, count = 0.0, 0
@@ -138,7 +138,7 @@ def evaluate_loss(model: DecisionTransformer, pairs: Sequence[TokenPair], batch_
 class TrainResult:
     """Outcome of :func:`train_model`."""
 
-    model: DecisionTransformer
+    model: DecisionModel
     history: list[dict[str, float]]
     best_epoch: int
     best_val_loss: float
@@ -191,7 +191,7 @@ def _load_resume(path: Path, phash: str) -> dict[str, Any] | None:
 class _Loop:
     """Mutable state of one training run: everything ``last.pt`` saves and a resume restores."""
 
-    model: DecisionTransformer
+    model: DecisionModel
     opt: torch.optim.Optimizer
     rng: np.random.Generator  # epoch order
     gen: torch.Generator  # scheduled-sampling draws
@@ -364,7 +364,7 @@ def train_model(
 
 def save_model(
     path: str | Path,
-    model: DecisionTransformer,
+    model: DecisionModel,
     cfg: DecisionConfig,
     phash: str,
     history: list[dict[str, float]] | None = None,
@@ -386,7 +386,7 @@ def save_model(
 
 def load_model(
     path: str | Path, cfg: DecisionConfig, *, k: int | None = None, expect_hash: str | None = None
-) -> DecisionTransformer:
+) -> DecisionModel:
     """Load weights written by :func:`save_model`, checking they fit ``cfg`` (and ``k``/``expect_hash``).
 
     Raises:
@@ -406,7 +406,7 @@ def load_model(
         raise InputError(path, f"model has K={state['k']} but the token artifact has K={k}")
     if expect_hash is not None and state.get("params_hash") != expect_hash:
         raise InputError(path, "checkpoint from other params or data (params hash differs); retrain it")
-    model = DecisionTransformer(int(state["k"]), cfg)
+    model = make_model(int(state["k"]), cfg)
     model.load_state_dict(state["state"])
     model.eval()
     return model
