@@ -20,7 +20,7 @@ from typing import Any
 
 from mgdata.classify.augment import run_augmented
 from mgdata.classify.baseline import run_baseline
-from mgdata.classify.data import TaskData, prepare_task
+from mgdata.classify.data import TaskData, class_coverage, prepare_task
 from mgdata.classify.fd import run_fad
 from mgdata.classify.generated import run_generated_classified
 from mgdata.classify.records import ClassifyResult
@@ -122,7 +122,7 @@ def plan(embed_root: Path, task: str, embedder: str, cfg) -> _Plan:
 
 def _run(p: _Plan, cfg, out: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every experiment in order; the metrics blocks and each generator's augmented summary."""
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"classes": class_coverage(p.td)}
     base = _baseline(p, cfg, out, metrics)
     augmented = {}
     for g in cfg.generators:
@@ -195,12 +195,24 @@ def _summarise(p: _Plan, metrics: dict[str, Any], augmented: dict[str, Any], cfg
         references=metrics["baseline"].get("references"),
     )
     md += "\n" + permutation_line(metrics["baseline"]["permutation"], metrics["baseline"]["counts"]["test_tracks"])
+    cov = metrics["classes"]
+    md += (
+        f"\nClasses: {cov['train_classes']} in train of a vocabulary of {cov['vocabulary']}; macro metrics are over "
+        f"the {cov['test_classes_with_positives']} with test positives: {', '.join(cov['classes_with_test_positives'])}.\n"
+    )
     for g in cfg.generators:
         syn = metrics[f"synthetic_only@{g}"]
         md += "\n" + permutation_line(syn["permutation"], syn["counts"]["test_tracks"], f"synthetic-only@{g} probe")
     if out is not None:
         (out / "results.md").write_text(md, encoding="utf-8")
-    return ClassifyResult(task=p.task, embedder=p.embedder, out_dir=out, metrics=numbers_only(metrics), results_md=md)
+    return ClassifyResult(
+        task=p.task,
+        embedder=p.embedder,
+        out_dir=out,
+        metrics=numbers_only(metrics),
+        results_md=md,
+        classes=metrics["classes"],
+    )
 
 
 def headline(metrics: dict[str, Any], cfg) -> dict[str, float]:

@@ -13,7 +13,32 @@ from typing import Literal
 from mgdata.config import check
 
 #: Tasks whose label is a list (sigmoid + BCE, thresholds chosen on validation).
-MULTILABEL_TASKS = ("mood",)
+MULTILABEL_TASKS = ("mood", "moodtheme")
+#: Tasks that read another task's label column: ``moodtheme`` is the MediaEval 2019 task, the ``mood`` column
+#: (MTG-Jamendo mood/theme tags) restricted to the task's 56-tag vocabulary (:data:`TASK_VOCABULARY`).
+TASK_COLUMNS = {"moodtheme": "mood"}
+
+
+def _mediaeval_tags() -> frozenset[str]:
+    from mgdata.sources.jamendo import MEDIAEVAL_MOODTHEME_TAGS
+
+    return MEDIAEVAL_MOODTHEME_TAGS
+
+
+#: Tasks with a fixed label vocabulary: labels outside it are ignored (not errors), classes are the vocabulary
+#: tags seen in train, and the metrics name which vocabulary tags have test positives.
+TASK_VOCABULARY = {"moodtheme": _mediaeval_tags}
+
+
+def task_column(task: str) -> str:
+    """The embedding-table column holding ``task``'s labels (the task name unless :data:`TASK_COLUMNS` says)."""
+    return TASK_COLUMNS.get(task, task)
+
+
+def task_vocabulary(task: str) -> frozenset[str] | None:
+    """The fixed label vocabulary of ``task`` (``moodtheme``: the 56 MediaEval tags), else None."""
+    fn = TASK_VOCABULARY.get(task)
+    return None if fn is None else fn()
 
 
 @dataclass(frozen=True)
@@ -58,7 +83,8 @@ class ClassifyConfig:
     """Section ``classify``.
 
     Attributes:
-        tasks: Label tasks the matrix runs (columns of the embedding parquet).
+        tasks: Label tasks the matrix runs: columns of the embedding parquet (``quadrant``, ``mood``, ``style``)
+            or ``moodtheme`` (MediaEval 2019: the ``mood`` column over the 56-tag vocabulary).
         embedders: Embedders the matrix runs (folders under ``data/embed``).
         real_artifact: Embed artifact of the real audio (``data/embed/<embedder>/<real_artifact>``).
         generators: Embed artifacts of generated audio (one ``@generator`` experiment each).
@@ -118,4 +144,12 @@ class ClassifyConfig:
         return task in MULTILABEL_TASKS
 
 
-__all__ = ["ClassifyConfig", "MULTILABEL_TASKS", "ProbeConfig"]
+__all__ = [
+    "ClassifyConfig",
+    "MULTILABEL_TASKS",
+    "ProbeConfig",
+    "TASK_COLUMNS",
+    "TASK_VOCABULARY",
+    "task_column",
+    "task_vocabulary",
+]

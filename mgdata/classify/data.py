@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mgdata.classify.config import ClassifyConfig
+from mgdata.classify.config import ClassifyConfig, task_column, task_vocabulary
 from mgdata.classify.tables import EmbTable
 from mgdata.errors import InputError
 
@@ -49,21 +49,28 @@ class TaskData:
 
 
 def _row_labels(table: EmbTable, task: str, multilabel: bool) -> list[list[str]]:
-    """Labels of each row of ``task`` as strings (``[]`` for a missing label; one item unless multi-label)."""
-    if task not in table.meta.columns:
+    """Labels of each row of ``task`` as strings (``[]`` for a missing label; one item unless multi-label).
+
+    A task with a fixed vocabulary (``moodtheme``) keeps only the labels in it.
+    """
+    column = task_column(task)
+    if column not in table.meta.columns:
         raise InputError(
             table.where,
-            f"task {task!r}: column {task!r} missing from the embedding table "
+            f"task {task!r}: column {column!r} missing from the embedding table "
             f"(columns: {', '.join(table.meta.columns)})",
         )
+    vocabulary = task_vocabulary(task)
     out = []
-    for v in table.meta[task].to_list():
+    for v in table.meta[column].to_list():
         if v is None:
             out.append([])
         elif multilabel:
             out.append([str(t) for t in v] if isinstance(v, (list, tuple)) else [str(v)])
         else:
             out.append([str(v)])
+    if vocabulary is not None:
+        out = [[c for c in row if c in vocabulary] for row in out]
     return out
 
 
@@ -134,6 +141,27 @@ def prepare_task(real: dict[str, EmbTable], task: str, cfg: ClassifyConfig) -> T
     return TaskData(task, classes, ml, d["train"], d["validation"], d["test"])
 
 
+def class_coverage(td: TaskData) -> dict[str, object]:
+    """Which classes the metrics cover: the task's vocabulary (if fixed), train classes, test positives.
+
+    Metrics are computed over the classes with test positives (macro ROC-AUC is undefined for the others); on a
+    small split that is fewer than the task's vocabulary, and this says which.
+    """
+    vocabulary = task_vocabulary(td.task)
+    positives = td.test.y.sum(axis=0) if len(td.test) else np.zeros(len(td.classes), dtype=np.int64)
+    with_pos = [c for c, n in zip(td.classes, positives) if n > 0]
+    out: dict[str, object] = {
+        "vocabulary": len(vocabulary) if vocabulary is not None else len(td.classes),
+        "train_classes": len(td.classes),
+        "test_classes_with_positives": len(with_pos),
+        "classes": list(td.classes),
+        "classes_with_test_positives": with_pos,
+    }
+    if vocabulary is not None:
+        out["vocabulary_not_in_train"] = sorted(vocabulary - set(td.classes))
+    return out
+
+
 def generated_data(gen: EmbTable, td: TaskData, cfg: ClassifyConfig) -> Data:
     """Generated rows with an inherited label among the task's classes (others dropped and counted)."""
     if len(gen) == 0:
@@ -173,6 +201,7 @@ __all__ = [
     "Data",
     "LABEL_COLUMNS",
     "TaskData",
+    "class_coverage",
     "concat_data",
     "generated_data",
     "prepare_task",

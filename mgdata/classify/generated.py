@@ -58,10 +58,28 @@ def _generated_figures(r: dict[str, Any]) -> dict[str, float]:
     return {"accuracy": r["accuracy"]} if "accuracy" in r else dict(r.get("metrics", {}))
 
 
-def _heldout_sources(src: np.ndarray, fraction: float, seed: int) -> set[str]:
-    """A seeded draw of ``fraction`` of the source tracks ``src`` to hold out of training."""
-    rng = np.random.default_rng(seed)
-    return set(rng.permutation(src)[: int(round(fraction * src.size))].tolist())
+def _heldout_sources(src: np.ndarray, fraction: float, seed: int, train: Data) -> set[str]:
+    """A seeded draw of ``fraction`` of the source tracks ``src`` to hold out of training.
+
+    Tracks are taken in a seeded permuted order; a track whose removal would leave a class without training
+    rows (the last carrier of a rare tag, as on a small multi-label split) is passed over for the next one, so
+    fewer than ``fraction`` may be held out (``counts.heldout_tracks`` says how many). When no track is passed
+    over this is the first ``fraction`` of the permutation.
+    """
+    order = np.random.default_rng(seed).permutation(src)
+    wanted = int(round(fraction * src.size))
+    tracks = train.tracks.astype(str)
+    remaining = train.y.sum(axis=0)
+    held: list[str] = []
+    for track in order.tolist():
+        if len(held) == wanted:
+            break
+        positives = train.y[tracks == track].sum(axis=0)
+        if np.any((remaining > 0) & (remaining - positives <= 0)):
+            continue
+        held.append(track)
+        remaining = remaining - positives
+    return set(held)
 
 
 def _source_unseen_probe(
@@ -114,7 +132,7 @@ def run_generated_classified(
     first: dict[str, Any] = {}
     figures: dict[str, list[dict[str, float]]] = {"source_in_training": [], "source_unseen": []}
     for t in range(cfg.trials):
-        held = _heldout_sources(src, cfg.heldout_source_fraction, cfg.seed + t)
+        held = _heldout_sources(src, cfg.heldout_source_fraction, cfg.seed + t, td.train)
         train_wo, m_wo = _source_unseen_probe(td, held, cfg, cfg.seed + t, embedder, gen_table.where)
         unseen = gen.take(np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train")))
         res = {

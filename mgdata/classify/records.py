@@ -14,6 +14,8 @@ class ClassifyResult:
     ``metrics`` holds one block per experiment (numbers only: what the stage report keeps); the probes,
     confusion tables, plots and ``results.md`` are under ``out_dir`` (None: run in memory, nothing written).
     ``results_md`` is the text of ``results.md`` (the seed paper's Table III layout and the permutation lines).
+    ``classes`` says which classes the metrics cover (:func:`mgdata.classify.data.class_coverage`, names
+    included).
     """
 
     task: str
@@ -21,6 +23,7 @@ class ClassifyResult:
     out_dir: Path | None
     metrics: dict[str, Any]
     results_md: str = ""
+    classes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 __all__ = ["ClassifyResult"]

@@ -52,12 +52,13 @@ def run(ctx) -> Any:
     cfg = ctx.section("classify")
     out_dir = a.out_root / ctx.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = build_classify(
-        a.embed_root, out_dir, cfg=cfg, task=a.task, embedder=a.embedder, progress=ctx.progress
-    ).metrics
+    result = build_classify(a.embed_root, out_dir, cfg=cfg, task=a.task, embedder=a.embedder, progress=ctx.progress)
+    metrics = result.metrics
     for key, value in headline(metrics, cfg).items():
         ctx.report.set(key, value)
     ctx.report.set("experiments", metrics)  # every block, in the stage report
+    # Which classes the macro metrics cover (names): on a small split fewer than the task's vocabulary.
+    ctx.report.set("classes", result.classes)
     # Under plots/ (committed, cache: false) so a fresh clone's `dvc plots show/diff` and the HTML report have
     # them without the data: the results table (markdown: a stage output, not a DVC plot) and the baseline's
     # track-level test confusion (a DVC plot, template `confusion`).

@@ -52,6 +52,9 @@ MOODTHEME_TAGS: frozenset[str] = frozenset(
     relaxing retro romantic sad sexy slow soft soundscape space sport summer trailer travel
     upbeat uplifting""".split()
 )
+#: The 56 tags of the MediaEval 2019 Emotions and Themes task: those of the official moodtheme split files
+#: (ambiental, horror and mellow are in the stats file only).
+MEDIAEVAL_MOODTHEME_TAGS: frozenset[str] = MOODTHEME_TAGS - {"ambiental", "horror", "mellow"}
 
 
 def split_tag(tag: str) -> tuple[str, str]:
