@@ -429,7 +429,7 @@ def relabel_provenance(name: str, manifest: str | Path, cfg: RelabelConfig, mapp
 
 
 def build_relabel(
-    manifest: str | Path,
+    manifest: str | Path | None,
     out_dir: str | Path | None,
     *,
     cfg: RelabelConfig,
@@ -438,7 +438,7 @@ def build_relabel(
     """Relabel the chorale corpus and, if configured, MTG-Jamendo metadata.
 
     Args:
-        manifest: Corpus manifest parquet.
+        manifest: Corpus manifest parquet; None relabels MTG-Jamendo only (a pipeline without the corpus).
         out_dir: Where ``corpus_quadrants.parquet`` (and ``jamendo_quadrants.parquet``)
             go; None writes nothing.
         cfg: Section ``relabel``.
@@ -450,7 +450,9 @@ def build_relabel(
         licence, params hash).
     """
     mapping = load_mapping(cfg.mapping)
-    sources: dict[str, Iterable[Any]] = {"corpus": read_manifest_tracks(manifest, tag_column=cfg.corpus_tag_column)}
+    sources: dict[str, Iterable[Any]] = {}
+    if manifest is not None:
+        sources["corpus"] = read_manifest_tracks(manifest, tag_column=cfg.corpus_tag_column)
     if cfg.jamendo.metadata_dir is not None:
         sources["jamendo"] = read_split(
             cfg.jamendo.metadata_dir,

@@ -15,7 +15,13 @@ def run(ctx: StageContext) -> StageOutcome:
     cfg = ctx.section("relabel")
     # Start clean so a jamendo_quadrants.parquet from an earlier run with metadata_dir set cannot linger.
     shutil.rmtree(ctx.args.out_dir, ignore_errors=True)
-    results = build_relabel(ctx.args.manifest, ctx.args.out_dir, cfg=cfg, report=ctx.report)
+    # --manifest none: no corpus (the MTG-Jamendo pipeline relabels the official split files only).
+    manifest = None if str(ctx.args.manifest).lower() == "none" else ctx.args.manifest
+    if manifest is None and cfg.jamendo.metadata_dir is None:
+        from mgdata.errors import ParamsError
+
+        raise ParamsError("relabel.jamendo.metadata_dir", "is not set and --manifest is none: nothing to relabel")
+    results = build_relabel(manifest, ctx.args.out_dir, cfg=cfg, report=ctx.report)
     tables = {}
     for name, result in results.items():
         tables[name] = quadrant_table(result.table)

@@ -61,7 +61,12 @@ STAGES: dict[str, StageSpec] = {
             sections=("relabel",),
             run="mgdata.labels.stage:run",
             args=(
-                Arg("--manifest", "data/corpus/manifest.parquet", "corpus manifest parquet", path=True),
+                Arg(
+                    "--manifest",
+                    "data/corpus/manifest.parquet",
+                    "corpus manifest parquet; 'none' relabels MTG-Jamendo only (relabel.jamendo.metadata_dir)",
+                    path=True,
+                ),
                 Arg("--out-dir", "data/relabel", "where the parquet files go", path=True),
                 Arg("--plots", "plots/relabel", "folder of the hours-per-class plot", path=True),
             ),
