@@ -187,6 +187,8 @@ def test_builder_text_mode_records_provenance_and_regenerates_the_bytes(world, t
         cond = Conditioning.from_prompt(meta["prompt"], meta["key"])
         assert cond.arousal == ("fast" if meta["label"].startswith("activated") else "slow")
         assert prov["model_hash"] == world["gen"].training_fingerprint and prov["seed"] == meta["seed"]
+        # Every task can use the clip: the style it was composed in and the moods of its mode and arousal.
+        assert meta["style"] == cond.style and meta["quadrant"] == meta["label"] and len(meta["mood"]) == 2
     meta = decode_json(samples[-1]["json"])
     y, sr = regenerate(meta)
     assert encode_flac(y, sr) == samples[-1]["flac"]

@@ -80,7 +80,13 @@ def test_bad_scores_skipped_and_counted(built):
     # Skipped items and reasons (strings) live in report.json beside the data, not in the metrics.
     side = json.loads((out / "mix" / "report.json").read_text())
     files = read_artifact_info(out / "mix")["files"]  # side files checksummed in artifact.json
-    assert set(files) == {"manifest.parquet", "report.json"}
+    assert set(files) == {"manifest.parquet", "report.json", "scores.json.gz"}
+    # The symbolic source of every kept track, exactly as parsed (what the compose generator trains on).
+    from mgdata.generate.compose_model import read_scores
+
+    scores = read_scores(out / "mix" / "scores.json.gz")
+    assert sorted(scores) == sorted(t.track_id for t in result.tracks)
+    assert all(s.parts and s.parts[0].notes for s in scores.values())
     assert files["manifest.parquet"]["sha256"] == hashlib.sha256((out / "manifest.parquet").read_bytes()).hexdigest()
     assert {s["item"] for s in side["skipped_items"]} == {BAD_MISSING, BAD_ONE_PART}
     assert side["skipped_by_reason"] == {"parse_failed": 1, "too_few_parts": 1}

@@ -56,6 +56,7 @@ from mgdata.corpus.records import (
     TrackPlan,
     TrackRecord,
     manifest_bytes,
+    scores_bytes,
     stem_key,
     track_record,
     track_samples,
@@ -228,6 +229,7 @@ def _run(
             done.manifest = manifest_bytes(done.tracks)
             writers[0].add_file("manifest.parquet", done.manifest)
             writers[0].add_file("report.json", _side_report(plan.skips))
+            writers[0].add_file("scores.json.gz", scores_bytes(plan.plans, done.tracks))
     # Leaving the ExitStack closed both writers (artifact.json written) and the executor.
     if writers is not None:
         done.mix_info, done.stems_info = writers[0].summary, writers[1].summary

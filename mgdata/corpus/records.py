@@ -9,6 +9,7 @@ stem samples of a rendered track. Layout and fields: README.md, "Artifact format
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,21 @@ def manifest_bytes(tracks: list[TrackRecord]) -> bytes:
     return buf.getvalue()
 
 
+def scores_bytes(plans: Sequence[TrackPlan], tracks: list[TrackRecord]) -> bytes:
+    """``scores.json.gz``: the parsed score (every part's notes in quarter lengths, key, mode) of each kept track.
+
+    The symbolic source of the audio, so consumers such as the ``compose`` generator learn from the same notes
+    without parsing music21's corpus again (the corpus stage's main cost). gzip with mtime 0: same bytes per run.
+    """
+    import gzip
+    import json
+
+    kept = {t.track_id for t in tracks}
+    data = {p.track_id: p.score.to_dict() for p in plans if p.track_id in kept}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return gzip.compress(text.encode(), compresslevel=9, mtime=0)
+
+
 __all__ = [
     "MANIFEST_SCHEMA",
     "CorpusResult",
@@ -274,6 +290,7 @@ __all__ = [
     "TrackPlan",
     "TrackRecord",
     "manifest_bytes",
+    "scores_bytes",
     "stem_key",
     "track_record",
     "track_samples",

@@ -122,15 +122,20 @@ def sample_json(
     )
 
 
-def sample_label_fields(item: PlanItem, track_labels: dict[str, dict[str, Any]], label_column: str) -> dict[str, Any]:
+def sample_label_fields(
+    item: PlanItem,
+    track_labels: dict[str, dict[str, Any]],
+    label_column: str,
+    generated: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Top-level label fields of a generated sample: those of its source track.
 
-    Text-mode samples have no source track: only the quadrant is known, when the
-    budget's class column is the quadrant. ``split`` is the sample's (``train``,
-    as its source's).
+    Text-mode samples have no source track: the fields the generator reports of its own output (``generated``,
+    e.g. compose's style and moods), else only the quadrant, when the budget's class column is the quadrant.
+    ``split`` is the sample's (``train``, as its source's).
     """
     src = track_labels.get(item.clip.track_id) if item.clip is not None else None
-    fields = dict(src) if src else {**TrackLabels().to_dict(), "track_id": None}
+    fields = dict(src) if src else {**TrackLabels().to_dict(), **(generated or {}), "track_id": None}
     if fields.get("quadrant") is None and label_column == "quadrant":
         fields["quadrant"] = item.label
     if fields.get("track_id") is None and item.clip is not None:

@@ -365,6 +365,12 @@ def _requests(
     return prepared
 
 
+def _generator_labels(gen: Any, request: GenRequest) -> dict[str, Any] | None:
+    """Label fields a generator knows of its own output (``labels_for``, e.g. compose's style and moods)."""
+    fn = getattr(gen, "labels_for", None)
+    return fn(request) if callable(fn) else None
+
+
 def _samples_of_batch(
     gp: _GenPlan,
     cfg: GenerateConfig,
@@ -417,7 +423,9 @@ def _samples_of_batch(
             ),
             n_samples=gp.n_out,
             batch=batch_record if n_retry == 0 else None,
-            label_fields=sample_label_fields(it, gp.track_labels, cfg.label_column),
+            label_fields=sample_label_fields(
+                it, gp.track_labels, cfg.label_column, _generator_labels(gen, req) if it.clip is None else None
+            ),
         )
         counts.generated += 1
         yield Sample(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from mgdata.generate.compose_model import (
     compose_piece,
     load_training,
     music21_version,
+    read_scores,
     train_model,
     training_rows,
 )
@@ -159,7 +161,7 @@ class ComposeGenerator:
         """The model, trained on first use (parsing the training scores dominates)."""
         pieces = self._training
         if pieces is None:
-            pieces = load_training(self.rows, self.cfg.cache_dir or None)
+            pieces = load_training(self.rows, self.cfg.cache_dir or None, read_scores(self.cfg.scores))
         return train_model(pieces, self.cfg.max_voices)
 
     @cached_property
@@ -223,6 +225,15 @@ class ComposeGenerator:
         if arousal is None:
             arousal = "fast" if rng.random() < FAST_SHARE else "slow"
         return Conditioning(style, mode, arousal)
+
+    def labels_for(self, request: GenRequest) -> dict[str, Any]:
+        """The label fields of the composed clip: its style, its mood tags by the corpus rule and their quadrant
+        (what the piece was composed for, so every classify task can use it, not only the budget's column)."""
+        cond = (
+            self.conditioning(request) if not request.prompt else Conditioning.from_prompt(request.prompt, request.key)
+        )
+        tags = list(MOOD_RULE[(cond.mode, cond.arousal)])
+        return {"style": cond.style, "mood": tags, "quadrant": quadrant_of_tags(tags)}
 
     def prompt_for(self, request: GenRequest) -> str:
         """The resolved conditioning as text (the builder records it as the sample's prompt)."""

@@ -100,9 +100,22 @@ def load_parsed(score_id: str, cache_dir: str | Path | None) -> ParsedScore:
     return score
 
 
-def load_training(rows: list[dict[str, str]], cache_dir: str | Path | None) -> list[TrainingPiece]:
-    """The parsed training pieces of :func:`training_rows` (cached parses)."""
-    return [TrainingPiece(load_parsed(r["score_id"], cache_dir), r["style"]) for r in rows]
+def read_scores(path: str | Path | None) -> dict[str, ParsedScore]:
+    """Track id -> parsed score from a corpus ``scores.json.gz`` (empty when ``path`` is empty or absent)."""
+    if not path or not Path(path).is_file():
+        return {}
+    import gzip
+
+    return {t: ParsedScore.from_dict(d) for t, d in json.loads(gzip.decompress(Path(path).read_bytes())).items()}
+
+
+def load_training(
+    rows: list[dict[str, str]], cache_dir: str | Path | None, scores: dict[str, ParsedScore] | None = None
+) -> list[TrainingPiece]:
+    """The parsed training pieces of :func:`training_rows`: from the corpus's ``scores`` when it holds the track
+    (the notes it rendered), else parsed (through the cache)."""
+    scores = scores or {}
+    return [TrainingPiece(scores.get(r["track_id"]) or load_parsed(r["score_id"], cache_dir), r["style"]) for r in rows]
 
 
 def tonic_pc(key: str) -> int:

@@ -120,7 +120,9 @@ class ComposeConfig:
 
     Attributes:
         manifest: Corpus manifest parquet; its ``split`` rows (score ids, style, mode) are the training set.
-        cache_dir: JSON cache of parsed training scores, per music21 version (empty = parse every time).
+        scores: The corpus's parsed scores (``scores.json.gz`` side file of the mix artifact): training reads the
+            notes the corpus rendered instead of parsing music21 again; a track missing there is parsed.
+        cache_dir: JSON cache of scores parsed here, per music21 version (empty = parse every time).
         split: The only split the model learns from.
         sample_rate: Output rate, Hz.
         max_voices: Voices kept per training score and composed per piece (top, inner..., bass).
@@ -136,8 +138,9 @@ class ComposeConfig:
         max_retries: Overrides ``generate.max_retries`` when set.
     """
 
-    manifest: str = "data/corpus/manifest.parquet"
-    cache_dir: str = ".cache/mgdata/compose"
+    manifest: str = "data/corpus/mix/manifest.parquet"
+    scores: str = "data/corpus/mix/scores.json.gz"
+    cache_dir: str = ""
     split: str = "train"
     sample_rate: int = 22050
     max_voices: int = 4

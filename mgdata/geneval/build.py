@@ -20,7 +20,15 @@ from mgdata.classify.data import Data, TaskData, concat_data, generated_data, pr
 from mgdata.classify.tables import EmbTable, concat_tables, load_artifact
 from mgdata.exec import ExecConfig, get_executor
 from mgdata.geneval.config import GenevalConfig, point_name
-from mgdata.geneval.sources import CurveSplit, carve, draw_rows, eligible_generated, rows_of, shuffled_labels
+from mgdata.geneval.sources import (
+    CurveSplit,
+    carve,
+    draw_rows,
+    eligible_generated,
+    rows_of,
+    shuffled_labels,
+    unseen_source,
+)
 from mgdata.geneval.worker import FitTask, fit_scores
 
 log = logging.getLogger(__name__)
@@ -127,7 +135,7 @@ def plan(embed_root: str | Path, task: str, cfg: GenevalConfig) -> GenevalPlan:
     # Label validity, source unseen: clips made from pool tracks (no curve probe trained on those), the pool itself
     # (real unseen music: the reference) and the pool under shuffled labels (chance).
     validity = {
-        **{g: rows_of(d, split.pool) for g, d in gen_all.items()},
+        **{g: unseen_source(d, split.pool) for g, d in gen_all.items()},
         "oracle": pool,
         "oracle_shuffled": shuffled_labels(pool, _seed(cfg, "shuffle", 0)),
     }

@@ -79,6 +79,12 @@ def draw_rows(source: Data, n_rows: int, n_classes: int, seed: int) -> tuple[Dat
     return source.take(idx), {"wanted": per_class * n_classes, "drawn": int(idx.size)}
 
 
+def unseen_source(gen: Data, pool: frozenset[str]) -> Data:
+    """Generated rows no curve probe saw the source of: made from pool tracks, or from no track (a new piece)."""
+    tracks = gen.tracks.astype(str)
+    return gen.take(np.flatnonzero(np.isin(tracks, sorted(pool)) | np.isin(tracks, ["None", ""])))
+
+
 def eligible_generated(gen: Data, pool: frozenset[str]) -> Data:
     """Generated rows the augmentation may add: made from training tracks outside the oracle pool (a copy of a
     pool track would be the oracle again), or from no track at all (a composer's new piece)."""
@@ -87,4 +93,13 @@ def eligible_generated(gen: Data, pool: frozenset[str]) -> Data:
     return gen.take(np.flatnonzero(ok))
 
 
-__all__ = ["CurveSplit", "carve", "draw_rows", "eligible_generated", "rows_of", "shuffled_labels", "track_class"]
+__all__ = [
+    "CurveSplit",
+    "carve",
+    "draw_rows",
+    "eligible_generated",
+    "rows_of",
+    "shuffled_labels",
+    "track_class",
+    "unseen_source",
+]
