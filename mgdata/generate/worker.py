@@ -23,7 +23,7 @@ from mgdata.generate.policy import PlanItem
 #: Generators cheap to pickle and safe to run in worker processes; others (torch models:
 #: ``musicgen``) run in the parent, since a model copy per worker would multiply memory
 #: and torch intra-op threads do not survive fork reliably.
-PROCESS_SAFE_GENERATORS = frozenset({"resynth"})
+PROCESS_SAFE_GENERATORS = frozenset({"resynth", "compose"})
 #: Samples per executor task (whole batches): amortises pickling; the output never depends on it.
 CHUNK_SAMPLES = 16
 
