@@ -26,6 +26,7 @@ SECTIONS = Registry(
         "embed": "mgdata.embed.config:EmbedConfig",
         "tokens": "mgdata.tokens.config:TokensConfig",
         "classify": "mgdata.classify.config:ClassifyConfig",
+        "geneval": "mgdata.geneval.config:GenevalConfig",
         "decision": "mgdata.decision.config:DecisionConfig",
         "executor": "mgdata.exec:ExecConfig",
         "pipeline": "mgdata.pipeline.config:PipelineConfig",

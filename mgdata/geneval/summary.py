@@ -65,6 +65,7 @@ def _curve_points(p, results: list, cfg: GenevalConfig) -> tuple[list[dict[str, 
                 rows.append(
                     {
                         "source": source,
+                        "series": f"{source} r={r:g}",
                         "f": f,
                         "r": r,
                         "real_rows": sizes[base_name],
