@@ -50,17 +50,26 @@ def _dvc(*args: str, cwd: Path) -> str:
 
 
 def _project(tmp_path: Path, pipeline: str) -> Path:
-    """A git + DVC repo holding the project's code and one pipeline folder; returns the folder."""
+    """A copy of the project (code, root pipeline, one pipeline folder) as a git + DVC repo; returns the folder.
+
+    The folder is its own DVC repo (``dvc init --subdir``, committed): its ``dvc status`` never lists the root
+    pipeline's stages and the root's never lists its stages.
+    """
     repo = tmp_path / "repo"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "mgdata", repo / "mgdata", ignore=ignore)
     shutil.copytree(ROOT / "stages", repo / "stages", ignore=ignore)
-    shutil.copy2(ROOT / "constraints.txt", repo / "constraints.txt")
-    shutil.copytree(ROOT / "pipelines" / pipeline, repo / "pipelines" / pipeline, ignore=ignore)
+    for name in ("constraints.txt", "dvc.yaml", "params.yaml"):
+        shutil.copy2(ROOT / name, repo / name)
+    folder = repo / "pipelines" / pipeline
+    shutil.copytree(ROOT / "pipelines" / pipeline, folder, ignore=shutil.ignore_patterns("tmp", "cache", "*.pyc"))
+    for name in ("data", "metrics", "stage_reports", "plots", "dvc.lock"):  # a run in the source tree
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    assert (folder / ".dvc" / "config").is_file(), "the pipeline folder must be a DVC subdir repo"
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     _dvc("init", "-q", cwd=repo)
-    _dvc("config", "core.analytics", "false", cwd=repo)
-    return repo / "pipelines" / pipeline
+    return folder
 
 
 def _set_params(folder: Path, changes: dict) -> None:
@@ -127,6 +136,22 @@ def test_moodtheme_task_reads_mood_over_the_56_tags():
     cov = class_coverage(td)
     assert cov["vocabulary"] == 56 and cov["classes_with_test_positives"] == ["sad"]
     assert len(cov["vocabulary_not_in_train"]) == 53
+
+
+def test_heldout_draw_passes_over_a_class_last_carrier():
+    from mgdata.classify.data import Data
+    from mgdata.classify.generated import _heldout_sources
+
+    # t0 alone carries class 0; t1..t3 share class 1.
+    y = np.array([[1, 0], [0, 1], [0, 1], [0, 1]])
+    tracks = np.array(["t0", "t1", "t2", "t3"], dtype=object)
+    train = Data(np.zeros((4, 1), np.float32), y, tracks, tracks, np.array(["train"] * 4, dtype=object))
+    for seed in range(8):
+        held = _heldout_sources(np.array(["t0", "t1", "t2", "t3"]), 0.5, seed, train)
+        assert len(held) == 2 and "t0" not in held
+    # Without a last carrier in the way the draw is the permutation's prefix, as before.
+    order = np.random.default_rng(3).permutation(np.array(["t1", "t2", "t3"]))
+    assert _heldout_sources(np.array(["t1", "t2", "t3"]), 0.34, 3, train) == {order[0]}
 
 
 # ------------------------------------------------------------------------------------------------ MTG-Jamendo
@@ -323,6 +348,7 @@ def test_moisesdb_pipeline(tmp_path):
     )
     _dvc("repro", cwd=folder)
     assert "up to date" in _dvc("status", cwd=folder)
+    assert "pipelines/moisesdb" not in _dvc("status", cwd=folder.parents[1])  # the root's status skips it
 
     stems = _read_json(folder / "stage_reports" / "stems.json")
     assert stems["tracks_used"] == len(genres)
