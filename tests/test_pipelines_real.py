@@ -7,7 +7,7 @@ right labels and splits.
 
 * MTG-Jamendo: the official split-0 rows of ``tests/fixtures/mtg_jamendo`` (44 real metadata rows) with an
   MP3 synthesized at each row's real relative ``PATH`` (one left missing, one undecodable: named, skipped and
-  counted), relabel -> clips -> generate (resynth) -> embed (logmel) -> classify (moodtheme, quadrant).
+  counted), relabel -> clips -> generate (resynth) -> embed (musicnn, logmel) -> classify (moodtheme, quadrant).
 * MoisesDB: ``<provider>/<uuid>/data.json`` + one folder per stem with synthesized stems (drums and
   percussion present, and excluded), stems -> tokens (chroma) -> decision.
 """
@@ -264,8 +264,8 @@ def test_mtg_jamendo_pipeline(tmp_path):
     assert gen["samples_generated"] > 0
 
     # classify: the MediaEval task over the tags present, and the quadrants
-    for task in ("moodtheme", "quadrant"):
-        metrics = _read_json(folder / "metrics" / "classify" / f"{task}-logmel.json")
+    for name in ("moodtheme-musicnn", "moodtheme-logmel", "quadrant-musicnn", "quadrant-logmel"):
+        metrics = _read_json(folder / "metrics" / "classify" / f"{name}.json")
         assert 0.0 <= metrics["baseline_roc_auc_macro"] <= 1.0
         assert "augmented_resynth_roc_auc_macro_rel" in metrics
     report = _read_json(folder / "stage_reports" / "classify" / "moodtheme-logmel.json")
