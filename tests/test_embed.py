@@ -255,7 +255,8 @@ def test_missing_artifact_and_unknown_scenario(tmp_path, corpus_artifact):
 
 def test_params_fragment_validates_and_errors_name_keys(tmp_path):
     cfg = load_section(REPO / "params.yaml", "embed", EmbedConfig)
-    assert cfg.embedders == ["logmel", "musicfeat"] and [a.name for a in cfg.artifacts] == ["corpus", "resynth"]
+    assert cfg.embedders == ["logmel", "musicfeat", "musicnn"]
+    assert [a.name for a in cfg.artifacts] == ["corpus", "resynth", "compose"]
     assert all(n == "clean" or n in cfg.scenarios for n in cfg.scenario_names)
     assert cfg.logmel == LogMelConfig()
     bad = tmp_path / "p.yaml"

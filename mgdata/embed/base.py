@@ -16,27 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from mgdata.embed.config import EmbedConfig
+from mgdata.embed.registry import EMBEDDERS
 from mgdata.errors import InputError, ParamsError
-from mgdata.registry import Registry
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mgdata.embed.config import EmbedConfig
-
-#: Embedder name -> ``"module:Class"``; the class has ``from_config(cfg: EmbedConfig)``.
-EMBEDDERS = Registry(
-    "embedder",
-    "embed.embedders",
-    {
-        "logmel": "mgdata.embed.logmel:LogMelEmbedder",
-        "hf": "mgdata.embed.hf:HFEmbedder",
-        "musicfeat": "mgdata.embed.musicfeat:MusicFeatEmbedder",
-        "musicnn": "mgdata.embed.musicnn:MusicnnEmbedder",
-    },
-)
 
 
 @runtime_checkable
@@ -83,7 +69,6 @@ def get_embedder(name: str, cfg: EmbedConfig | Mapping[str, Any] | None = None) 
         DependencyError: The embedder's model or package is missing (``hf``).
     """
     from mgdata.config import from_dict
-    from mgdata.embed.config import EmbedConfig
 
     EMBEDDERS.check(name)
     if cfg is None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mgdata.config import check
+from mgdata.embed.registry import EMBEDDERS
 
 #: The built-in scenario that applies no deformation and covers every split.
 CLEAN = "clean"
@@ -312,8 +313,6 @@ class EmbedConfig:
     musicnn: MusicnnConfig = field(default_factory=MusicnnConfig)
 
     def __post_init__(self):
-        from mgdata.embed.base import EMBEDDERS  # local: base imports nothing heavy
-
         for i, name in enumerate(self.embedders):
             check(name in EMBEDDERS, f"embedders[{i}]", f"expected one of {sorted(EMBEDDERS)}, got {name!r}")
         names = [a.name for a in self.artifacts]
