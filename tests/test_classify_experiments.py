@@ -146,6 +146,11 @@ def test_generated_classified_both_variants(world, tmp_path):
     paths = write_confusion(tmp_path, "conf", seen, "resynth")
     assert paths[0].read_text().splitlines()[0] == "actual,predicted" and len(paths[0].read_text().splitlines()) == 25
     assert paths[2].stat().st_size > 1000
+    # Clips made from no track (compose): nothing to hold out, every clip counts as source-unseen.
+    train_only = gen.meta["split"].to_numpy() == "train"
+    meta = gen.meta.filter(pl.col("split") == "train").with_columns(pl.lit(None, dtype=pl.String).alias("track_id"))
+    res = run_generated_classified(td, EmbTable(gen.x[train_only], meta, "c"), base, CFG)
+    assert res["source_unseen"]["n"] == 24 and res["counts"]["heldout_tracks"] == 0
 
 
 def test_synthetic_only_and_fad(world):
@@ -158,6 +163,12 @@ def test_synthetic_only_and_fad(world):
     gen_train = EmbTable(gen.x[train_only], gen.meta.filter(pl.col("split") == "train"), "gen.parquet")
     syn2 = run_synthetic_only(td, gen_train, CFG)
     assert syn2["counts"]["train_rows"] == 19 and syn2["counts"]["validation_rows"] == 5  # 20 % of 24 sources
+    # A composer's clips come from no track: each clip is its own unit of the held-out share.
+    sourceless = EmbTable(
+        gen_train.x, gen_train.meta.with_columns(pl.lit(None, dtype=pl.String).alias("track_id")), "c"
+    )
+    syn3 = run_synthetic_only(td, sourceless, CFG)
+    assert syn3["counts"]["train_rows"] == 19 and syn3["counts"]["validation_rows"] == 5  # 20 % of 24 clips
     fad = run_fad(td, gen, CFG)
     assert fad["overall"]["n_generated"] == 44 and fad["overall"]["n_real"] == 48
     assert fad["per_class"]["activated_pleasant"]["n_real"] == 12 and fad["overall"]["fd"] >= 0

@@ -128,13 +128,17 @@ def run_generated_classified(
     """
     gen = generated_data(gen_table, td, cfg)
     in_train = gen.take(np.flatnonzero(gen.splits == "train"))
-    src = np.unique(in_train.tracks.astype(str))
+    # A clip made from no track (a composer's new piece) has no source to hold out: it is always "unseen".
+    sourceless = np.isin(gen.tracks.astype(str), ["None", ""])
+    src = np.unique(in_train.tracks.astype(str)[~np.isin(in_train.tracks.astype(str), ["None", ""])])
     first: dict[str, Any] = {}
     figures: dict[str, list[dict[str, float]]] = {"source_in_training": [], "source_unseen": []}
     for t in range(cfg.trials):
         held = _heldout_sources(src, cfg.heldout_source_fraction, cfg.seed + t, td.train)
         train_wo, m_wo = _source_unseen_probe(td, held, cfg, cfg.seed + t, embedder, gen_table.where)
-        unseen = gen.take(np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train")))
+        unseen = gen.take(
+            np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train") | sourceless)
+        )
         res = {
             "source_in_training": _classify_generated(baseline["models"][t], in_train, td),
             "source_unseen": _classify_generated(m_wo, unseen, td),

@@ -23,10 +23,13 @@ def _synthetic_splits(gen: Data, td: TaskData, cfg: ClassifyConfig, where: str) 
     """
     train, val = split_rows(gen, "train"), split_rows(gen, "validation")
     if len(val) == 0 and len(train):
-        src = np.unique(train.tracks.astype(str))
+        # Hold out whole source tracks; a clip made from no track (a composer's new piece) is its own unit.
+        tracks = train.tracks.astype(str)
+        units = np.where(np.isin(tracks, ["None", ""]), train.keys.astype(str), tracks)
+        src = np.unique(units)
         rng = np.random.default_rng(cfg.seed)
         n_val = max(1, int(round(cfg.synthetic_val_fraction * src.size)))
-        held = np.isin(train.tracks.astype(str), rng.permutation(src)[:n_val])
+        held = np.isin(units, rng.permutation(src)[:n_val])
         train, val = train.take(np.flatnonzero(~held)), train.take(np.flatnonzero(held))
     if len(train) == 0 or len(val) == 0:
         raise InputError(
