@@ -169,7 +169,8 @@ STAGES: dict[str, StageSpec] = {
                 ),
             ),
             metrics="metrics/tokens/{name}.json",
-            code=(*CORE, "mgdata/tokens", "mgdata/stems/records.py"),
+            # mgdata/embed and mgdata/musicnn: the `embedder` and `musicnn` frame encoders run them.
+            code=(*CORE, "mgdata/tokens", "mgdata/stems/records.py", "mgdata/embed", "mgdata/musicnn"),
             library="`mgdata.tokens`",
             outputs="`data/tokens/<encoder>-s<seg>-k<K>/` shards + codebook + pair index",
             headline=("segment_s", "k", "usage", "entropy_bits", "pair_mi_bits", "pair_mi_shuffled_bits"),
