@@ -25,6 +25,7 @@ def run(ctx) -> Any:
     for key, value in result.metrics.items():
         ctx.report.set(key, value)
     ctx.report.set("details", result.details)
+    a.plots_dir.mkdir(parents=True, exist_ok=True)
     for suffix in ("csv", "md"):
         src = out_dir / ("curves.csv" if suffix == "csv" else "leaderboard.md")
         write_atomic(a.plots_dir / f"{ctx.name}.{suffix}", src.read_bytes())
