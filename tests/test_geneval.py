@@ -145,3 +145,31 @@ def test_a_whole_run_shows_the_oracle_helping_and_is_the_same_for_any_executor(t
     assert m["novelty_copier"] > m["novelty_oracle"]  # copies of training clips sit nearer the training set
     assert {"synthetic_only_copier_f1_macro", "synthetic_only_copier_p", "mde_f10_roc_auc_macro"} <= set(m)
     assert "| oracle_shuffled |" in res.leaderboard_md
+
+
+def test_novelty_can_come_from_another_embedder_of_the_same_tracks(tmp_path):
+    import shutil
+
+    from mgdata.geneval.build import build_geneval
+
+    _world(tmp_path)
+    shutil.copytree(tmp_path / "emb", tmp_path / "feat")  # the same clips, "embedded" by another embedder
+    cfg = GenevalConfig(
+        tasks=["quadrant"],
+        embedder="emb",
+        generators=["copier"],
+        fractions=[0.5],
+        ratios=[1.0],
+        trials=2,
+        permutations=100,
+        bootstrap=100,
+    )
+    same = build_geneval(tmp_path, cfg=cfg, task="quadrant", progress=False)
+    other = build_geneval(
+        tmp_path, cfg=GenevalConfig(**{**cfg.__dict__, "novelty_embedder": "feat"}), task="quadrant", progress=False
+    )
+    assert other.details["novelty_embedder"] == "feat" and same.details["novelty_embedder"] == "emb"
+    assert other.metrics["novelty_copier"] == same.metrics["novelty_copier"] > 1.0
+    shutil.rmtree(tmp_path / "feat" / "copier")
+    with pytest.raises(Exception, match="feat/copier"):
+        build_geneval(tmp_path, cfg=GenevalConfig(**{**cfg.__dict__, "novelty_embedder": "feat"}), task="quadrant")

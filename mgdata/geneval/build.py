@@ -46,6 +46,8 @@ class GenevalPlan:
     gen_rows: dict[str, Data]
     validity: dict[str, Data]
     tasks: list[FitTask]
+    novelty_td: TaskData | None = None
+    novelty_gen: dict[str, Data] | None = None
 
 
 @dataclasses.dataclass
@@ -140,7 +142,19 @@ def plan(embed_root: str | Path, task: str, cfg: GenevalConfig) -> GenevalPlan:
         "oracle_shuffled": shuffled_labels(pool, _seed(cfg, "shuffle", 0)),
     }
     tasks = _fit_tasks(td, split, gen_rows, validity, cfg)
-    return GenevalPlan(task, cfg.embedder, td, split, generated, gen_rows, validity, tasks)
+    p = GenevalPlan(task, cfg.embedder, td, split, generated, gen_rows, validity, tasks)
+    if cfg.novelty_embedder and cfg.novelty_embedder != cfg.embedder:
+        # The same tracks and clips in another embedding: rows are selected by track, so pool and subsets carry over.
+        nroot = Path(embed_root) / cfg.novelty_embedder
+        p.novelty_td = prepare_task(load_artifact(nroot / cfg.real_artifact / "clean"), task, ccfg)
+        p.novelty_gen = {
+            g: eligible_generated(
+                generated_data(concat_tables(list(load_artifact(nroot / g / "clean").values())), p.novelty_td, ccfg),
+                split.pool,
+            )
+            for g in cfg.generators
+        }
+    return p
 
 
 def run(p: GenevalPlan, executor: ExecConfig | None = None, progress: bool = True) -> list:

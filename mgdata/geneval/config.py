@@ -17,6 +17,8 @@ class GenevalConfig:
     Attributes:
         tasks: Single-label tasks the ``geneval`` matrix runs (``quadrant``, ``style``).
         embedder: The one embedder the curves use (a folder under ``data/embed``).
+        novelty_embedder: Embedder of the novelty column ("" = ``embedder``): hand-made features that hear a
+            resynthesis as the music it copies (a tagger's embedding hears its new timbre first).
         real_artifact: Embed artifact of the real audio.
         generators: Embed artifacts of generated audio, one leaderboard row each (the controls are added).
         fractions: Real-training fractions f (nested, stratified subsets of the curve tracks).
@@ -32,6 +34,7 @@ class GenevalConfig:
 
     tasks: list[str] = field(default_factory=lambda: ["quadrant", "style"])
     embedder: str = "musicfeat"
+    novelty_embedder: str = ""
     real_artifact: str = "corpus"
     generators: list[str] = field(default_factory=lambda: ["resynth"])
     fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])

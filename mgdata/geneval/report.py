@@ -27,8 +27,10 @@ def leaderboard(task: str, embedder: str, details: dict[str, Any], cfg) -> str:
         f"Gain in macro ROC-AUC over the real-only probe at real fraction f and generated-to-real ratio r "
         f"(mean over {cfg.trials} seeds; [95 % bootstrap interval over {details['test_tracks']} test tracks]; "
         f"one-sided paired permutation p). Validity: accuracy of the real-data probe on clips whose source track "
-        f"it never saw (chance {details['chance_accuracy']:.2f}). Novelty: nearest-training-clip similarity "
-        "relative to real test clips (1 = as novel as unseen real music). MDE per f: the smallest gain "
+        f"it never saw (chance {details['chance_accuracy']:.2f}). Novelty: how often a clip's nearest real clip is a "
+        "training clip rather than a test clip, relative to real validation clips (1 = as novel as unseen real "
+        f"music; copies of training clips sit above; on the {details['novelty_embedder']} embedding). MDE per f: "
+        "the smallest gain "
         "detectable at alpha 0.05 with power 0.8.",
         "",
         "| " + " | ".join(head) + " |",
