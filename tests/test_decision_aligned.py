@@ -132,6 +132,7 @@ def test_paired_permutation_p_on_toy_cases():
         ({"history": -2}, "history"),
         ({"context_window": -1}, "context_window"),
         ({"context_c": 0.0}, "context_c"),
+        ({"stop_on": "f1"}, "stop_on"),
     ],
 )
 def test_params_errors_name_the_key(kw, key):
@@ -165,3 +166,15 @@ def test_aligned_build_serial_and_parallel_seeds_byte_identical(tmp_path):
     assert runs["process"].metrics["trials"] == runs["serial"].metrics["trials"]
     for key in ("free_tpp_context", "free_perm_p_vs_cond_argmax", "free_perm_p_vs_context", "constrained_p_vs_random"):
         assert key in agg, key
+
+
+def test_early_stopping_on_accuracy_keeps_the_most_accurate_epoch():
+    tr, va = rule_pairs(8, "train", 1), rule_pairs(4, "validation", 2)
+    res = train_model(tr, va, K, aligned(stop_on="accuracy", max_epochs=6, lr=3e-3))
+    accs = [row["val_acc"] for row in res.history]
+    assert len(accs) == 6 and res.best_epoch == int(np.argmax(accs))  # first of ties: strict improvement
+    assert res.best_val_loss == res.history[res.best_epoch]["val_loss"]
+    # without B history, teacher-forced accuracy is free greedy generation's (pooled) hit rate
+    preds = generate(res.model, [p.a for p in va], [len(p.b) for p in va], strategy="greedy")
+    assert _correct(preds, va) == round(accs[res.best_epoch] * sum(len(p.b) for p in va))
+    assert "val_acc" not in train_model(tr, va, K, aligned(max_epochs=1)).history[0]

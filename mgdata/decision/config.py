@@ -35,6 +35,7 @@ class DecisionConfig:
     max_epochs: int = 10
     patience: int = 3
     min_delta: float = 1e-4
+    stop_on: Literal["loss", "accuracy"] = "loss"
     ss_alpha: float = 2.0
     ss_max: float = 0.95
     seed: int = 0
@@ -82,6 +83,7 @@ class DecisionConfig:
         check(self.max_epochs >= 1, "max_epochs", "expected an integer >= 1")
         check(self.patience >= 1, "patience", "expected an integer >= 1")
         check(self.min_delta >= 0, "min_delta", "expected a number >= 0")
+        check(self.stop_on in ("loss", "accuracy"), "stop_on", "expected loss or accuracy (validation criterion)")
         check(self.ss_alpha > 0, "ss_alpha", "expected a positive number")
         check(0.0 <= self.ss_max <= 1.0, "ss_max", "expected a number in [0, 1]")
         check(self.trials >= 1, "trials", "expected an integer >= 1 (seeds decision.seed .. seed + trials - 1)")
@@ -115,6 +117,7 @@ class DecisionConfig:
             "max_epochs",
             "patience",
             "min_delta",
+            "stop_on",
             "ss_alpha",
             "ss_max",
             "seed",

@@ -7,7 +7,9 @@
   so ``p`` starts at 0 (teacher forcing) and would reach 1 - 1e-9 after ``alpha * E`` epochs.
   The predictions come from a teacher-forced pass without gradient (two-pass scheduled
   sampling for Transformers, Mihaylova & Liu 2019).
-* Early stopping on the teacher-forced validation loss; the returned weights are the best epoch's.
+* Early stopping on the teacher-forced validation loss (``stop_on: loss``) or argmax accuracy
+  (``stop_on: accuracy``, the TPP of greedy decoding when the model does not read B's own tokens);
+  the returned weights are the best epoch's.
 * Checkpoint after every epoch (atomic: temp file + rename) with the optimiser and every RNG
   state, so a killed run restarted on the same inputs continues from the last epoch and ends with
   the same weights as an uninterrupted run. A checkpoint of other params/data is not resumed.
@@ -120,8 +122,17 @@ def _mix_inputs(
 
 def evaluate_loss(model: DecisionModel, pairs: Sequence[TokenPair], batch_size: int) -> float:
     """Teacher-forced cross-entropy per target token (pad ignored), no dropout."""
+    return evaluate_metrics(model, pairs, batch_size)[0]
+
+
+def evaluate_metrics(model: DecisionModel, pairs: Sequence[TokenPair], batch_size: int) -> tuple[float, float]:
+    """Teacher-forced cross-entropy per target token (pad ignored) and argmax accuracy over B's tokens.
+
+    The accuracy counts codebook positions only (not EOS); for a model that does not read B's own tokens
+    (``arch: aligned``, ``history: 0``) it is exactly the TPP of free greedy generation, pooled over tokens.
+    """
     model.eval()
-    total, count = 0.0, 0
+    total, count, hits, tokens = 0.0, 0, 0, 0
     with torch.no_grad():
         for i in range(0, len(pairs), batch_size):
             src, tgt_in, tgt_out = collate(pairs[i : i + batch_size], model.k)
@@ -131,7 +142,10 @@ def evaluate_loss(model: DecisionModel, pairs: Sequence[TokenPair], batch_size: 
             )
             total += float(loss)
             count += int((tgt_out != model.pad).sum())
-    return total / max(count, 1)
+            real = tgt_out < model.k
+            hits += int((logits[..., : model.k].argmax(-1).eq(tgt_out) & real).sum())
+            tokens += int(real.sum())
+    return total / max(count, 1), hits / max(tokens, 1)
 
 
 @dataclasses.dataclass
@@ -272,13 +286,18 @@ def _epoch(
     """Train one epoch, validate, keep the best weights; the epoch's history row."""
     p_ss = ss_probability(loop.epoch, cfg)
     train_loss = _train_pass(loop, train_pairs, k, cfg, p_ss)
-    val = evaluate_loss(loop.model, val_pairs, cfg.batch_size)
-    if val < loop.best_val - cfg.min_delta:
-        loop.best_val, loop.best_state = val, copy.deepcopy(loop.model.state_dict())
+    val, acc = evaluate_metrics(loop.model, val_pairs, cfg.batch_size)
+    # the criterion is minimised: the loss, or the error rate (1 - accuracy) with stop_on: accuracy
+    score = val if cfg.stop_on == "loss" else 1.0 - acc
+    if score < loop.best_val - cfg.min_delta:
+        loop.best_val, loop.best_state = score, copy.deepcopy(loop.model.state_dict())
         loop.best_epoch, loop.bad = loop.epoch, 0
     else:
         loop.bad += 1
-    return {"epoch": float(loop.epoch), "train_loss": train_loss, "val_loss": val, "ss_p": p_ss}
+    row = {"epoch": float(loop.epoch), "train_loss": train_loss, "val_loss": val, "ss_p": p_ss}
+    if cfg.stop_on == "accuracy":  # loss-criterion histories (and checkpoints) keep their earlier bytes
+        row["val_acc"] = acc
+    return row
 
 
 def train_model(
@@ -351,7 +370,8 @@ def train_model(
         model=model,
         history=loop.history,
         best_epoch=loop.best_epoch,
-        best_val_loss=loop.best_val,
+        # the best epoch's validation loss, whichever criterion chose it
+        best_val_loss=loop.history[loop.best_epoch]["val_loss"] if loop.best_epoch >= 0 else loop.best_val,
         params_hash=phash,
         epochs_run=loop.epoch - resumed,
         resumed_epochs=resumed,
@@ -420,6 +440,7 @@ __all__ = [
     "collate",
     "data_fingerprint",
     "evaluate_loss",
+    "evaluate_metrics",
     "load_model",
     "params_hash",
     "save_model",
