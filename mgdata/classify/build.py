@@ -218,8 +218,8 @@ def _summarise(p: _Plan, metrics: dict[str, Any], augmented: dict[str, Any], cfg
 def headline(metrics: dict[str, Any], cfg) -> dict[str, float]:
     """The numbers per (task, embedder) that ``dvc metrics show/diff`` lists.
 
-    ``dvc metrics show`` of the whole pipeline is one table whose columns are the union of every metrics
-    file's keys, kept under 50 (``tests/test_pipeline_framework.py``), so classify keeps the figures that
+    ``dvc metrics show metrics/classify`` is one table whose columns are the union of every classify metrics
+    file's keys, kept at most 30 (``tests/test_pipeline_framework.py``), so classify keeps the figures that
     answer its question -- does generated audio help a classifier, and is it close to real audio -- each
     model figure that is a mean over seeds with its ``_std``: the baseline (macro ROC-AUC and F1; the largest
     permutation p over seeds), the augmented relative deltas, the unseen-source generated-classified accuracy

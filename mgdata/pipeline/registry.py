@@ -292,7 +292,7 @@ STAGES: dict[str, StageSpec] = {
             # Free-running TPP medians of the model and the strongest/weakest baselines, the test against
             # random (largest p over seeds), LCP and the validation loss, as means over seeds, plus the model's
             # _std over seeds. The rank-biserial effect, every _std and seed-agreement count, every other
-            # baseline and setting are in the stage report: dvc metrics show stays within 50 columns.
+            # baseline and setting are in the stage report: each stage's dvc metrics show stays within 30 columns.
             headline=(
                 "free_tpp_model",
                 "free_tpp_model_std",
