@@ -13,6 +13,13 @@ segment with that label, keeping continuity:
 
 Segments are joined with short linear crossfades (``decision.crossfade_s``), using the audio
 that followed each segment in its source for the overlap. B' and A + B' are written as FLAC.
+
+**Any stem** (:class:`StemTokenizer`, :func:`generate_for_stem`, :func:`render_stem`): a user's file
+is decoded (any format libsndfile reads, any rate and channel count -> mono), encoded with the token
+artifact's own encoder (rebuilt through :func:`mgdata.tokens.frames.make_encoder` from the settings
+recorded in its provenance, checked against them), condensed into segments of the artifact's
+``segment_s`` (a trailing partial segment kept) and quantised with its codebook. B' is generated in
+chunks of the training windows' length and rendered from the corpus as above, then cut to A's length.
 """
 
 from __future__ import annotations
@@ -24,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from mgdata.audio import decode_audio, encode_flac
+from mgdata.audio import decode_audio, encode_flac, read_audio, resample
 from mgdata.decision.data import TokenData, TokenPair, window_key
 from mgdata.errors import InputError
-from mgdata.store import decode_json, iter_samples
+from mgdata.store import decode_json, iter_samples, read_artifact_info
 
 N_BANDS = 32
 
@@ -239,14 +246,185 @@ def corpus_keys(data: TokenData, split: str, max_windows: int) -> list[str]:
     return keys[:max_windows]
 
 
+# --------------------------------------------------------------------------- render from any stem
+
+#: Keys of an encoder description that name library versions, not settings (not compared).
+_VERSION_KEYS = ("library", "wheel")
+
+
+def _encoder_overrides(desc: dict[str, Any]) -> dict[str, Any]:
+    """``tokens`` settings that make the :data:`~mgdata.tokens.config.ENCODERS` factories rebuild ``desc``.
+
+    The inverse of the factories' argument mapping in :mod:`mgdata.tokens.frames` (e.g. ``chroma_stft``'s
+    ``n_fft`` is ``tokens.chroma_n_fft`` and its ``gate_length`` is ``tokens.n_fft``).
+    """
+    out: dict[str, Any] = {}
+    sr = int(desc.get("sample_rate", 0))
+    if sr and desc.get("id") != "musicnn":
+        out["sample_rate"] = sr
+        if "hop_length" in desc:
+            out["hop_s"] = int(desc["hop_length"]) / sr
+    for key in ("n_octaves", "silence_db", "n_mels"):
+        if key in desc:
+            out[key] = desc[key]
+    if "gate_length" in desc:
+        out["n_fft"] = int(desc["gate_length"])
+    if desc.get("id") == "chroma_stft":
+        out["chroma_n_fft"] = int(desc["n_fft"])
+    elif "n_fft" in desc:
+        out["n_fft"] = int(desc["n_fft"])
+    if desc.get("id") == "musicnn":
+        out["embedder_params"] = {"checkpoint": desc["checkpoint"], "layer": desc["layer"]}
+    return out
+
+
+def _settings(desc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in desc.items() if k not in _VERSION_KEYS}
+
+
+@dataclasses.dataclass
+class StemTokenizer:
+    """Audio -> tokens exactly as a token artifact made them: its encoder, ``segment_s`` and codebook."""
+
+    encoder: Any  # mgdata.tokens.frames.FrameEncoder
+    codebook: np.ndarray
+    segment_s: float
+
+    @classmethod
+    def from_artifact(cls, tokens_path: str | Path, codebook: np.ndarray, base: Any = None) -> StemTokenizer:
+        """Rebuild the encoder recorded in the artifact's provenance (``extra.encoder``, ``extra.segment_s``).
+
+        Args:
+            tokens_path: Token artifact directory.
+            codebook: Its codebook ``[K, dim]``.
+            base: ``tokens`` settings (:class:`~mgdata.tokens.config.TokensConfig`) for what the description
+                does not hold (e.g. the embedder of ``encoder: embedder``); None: the defaults.
+
+        Raises:
+            InputError: The provenance lacks the description, or the rebuilt encoder's settings differ.
+        """
+        from mgdata.tokens.config import TokensConfig
+        from mgdata.tokens.frames import make_encoder
+
+        where = Path(tokens_path) / "artifact.json"
+        extra = read_artifact_info(tokens_path).get("provenance", {}).get("extra", {})
+        desc, seg = extra.get("encoder"), extra.get("segment_s")
+        if not isinstance(desc, dict) or "id" not in desc or seg is None:
+            raise InputError(where, "provenance lacks extra.encoder / extra.segment_s: cannot encode new audio like it")
+        cfg = dataclasses.replace(base or TokensConfig(), **_encoder_overrides(desc))
+        enc = make_encoder(cfg, str(extra.get("encoder_name") or desc["id"]))
+        if _settings(enc.describe()) != _settings(desc):
+            raise InputError(
+                where, f"encoder {desc['id']} rebuilt as {_settings(enc.describe())}, recorded {_settings(desc)}"
+            )
+        if int(desc.get("dim", codebook.shape[1])) != codebook.shape[1]:
+            raise InputError(where, f"encoder dim {desc.get('dim')} != codebook dim {codebook.shape[1]}")
+        return cls(enc, np.asarray(codebook), float(seg))
+
+    def tokens(self, audio: np.ndarray, sr: int, *, where: str) -> np.ndarray:
+        """Tokens of mono ``audio``: one per ``segment_s``, the trailing partial segment kept (int64).
+
+        Raises:
+            InputError: Empty, non-finite or too short audio (names ``where``).
+        """
+        from mgdata.tokens.condense import condense
+        from mgdata.tokens.frames import encode_audio
+        from mgdata.tokens.vq import encode
+
+        frames = encode_audio(self.encoder, audio, sr, where=where)
+        vecs = condense(frames, self.encoder.frame_rate, self.segment_s, keep_partial=True, duration_s=len(audio) / sr)
+        if len(vecs) == 0:
+            raise InputError(where, f"too short to hold a token ({len(audio) / sr:.3f} s)")
+        return encode(vecs, self.codebook).astype(np.int64)
+
+
+def generate_for_stem(model, a_tokens: np.ndarray, chunk: int, *, seed: int, cfg, allowed=None) -> np.ndarray:
+    """B tokens for A tokens of any length, generated in chunks of ``chunk`` tokens (the training windows).
+
+    The model only saw windows of that length (its positions and A-summary are per window), so a long stem is
+    cut into consecutive windows; chunk ``i`` draws from ``sequence_seed(seed, i)``, so the result is fixed by
+    ``seed`` alone. ``cfg`` gives the decoding (``strategy``, ``top_k``, ``top_p``, ``temperature``).
+    """
+    from mgdata.decision.generate import generate
+
+    a = np.asarray(a_tokens, dtype=np.int64)
+    chunks = [a[i : i + chunk] for i in range(0, len(a), max(1, chunk))]
+    preds = generate(
+        model,
+        chunks,
+        [len(c) for c in chunks],
+        seed=seed,
+        indices=list(range(len(chunks))),
+        strategy=cfg.strategy,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        temperature=cfg.temperature,
+        allowed=None if allowed is None else [allowed] * len(chunks),
+    )
+    return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+
+
+def read_stem(path: str | Path) -> tuple[np.ndarray, int]:
+    """A user's stem as mono float32 at its own rate (any format libsndfile decodes: wav/flac/mp3/ogg/opus).
+
+    Raises:
+        InputError: Missing, undecodable, empty or non-finite (one line naming the file).
+    """
+    audio, sr = read_audio(path, mono=True)
+    if audio.size == 0:
+        raise InputError(str(path), "no audio samples")
+    if not np.isfinite(audio).all():
+        raise InputError(str(path), "non-finite samples")
+    return audio, sr
+
+
+def render_stem(
+    a_audio: np.ndarray,
+    a_sr: int,
+    pred: Sequence[int],
+    corpus: SegmentCorpus,
+    codebook: np.ndarray,
+    *,
+    crossfade_s: float,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """``(A, B', segments drawn)`` at the corpus rate, B' cut to A's length (A resampled to that rate)."""
+    a = resample(a_audio, a_sr, corpus.sample_rate)
+    b, drawn = render_tokens(pred, corpus, codebook, crossfade_s=crossfade_s, a_audio=a)
+    b = np.pad(b, (0, max(0, len(a) - len(b))))[: len(a)]
+    return a, b, drawn
+
+
+def write_stem_render(
+    out: str | Path, mix_path: str | Path | None, a: np.ndarray, b: np.ndarray, sr: int, info: dict[str, Any]
+) -> dict[str, Path]:
+    """Write B' to ``out`` (FLAC), A + B' to ``mix_path`` (if given) and ``info`` beside ``out`` as json."""
+    import json
+
+    paths = {"b": Path(out), "json": Path(out).with_suffix(".json")}
+    if mix_path is not None:
+        paths["mix"] = Path(mix_path)
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    paths["b"].write_bytes(encode_flac(b, sr))
+    if mix_path is not None:
+        paths["mix"].write_bytes(encode_flac(mix(a, b), sr))
+    paths["json"].write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return paths
+
+
 __all__ = [
     "SegmentCorpus",
+    "StemTokenizer",
     "band_features",
     "corpus_keys",
     "find_pair",
+    "generate_for_stem",
     "mix",
+    "read_stem",
     "read_window_audio",
     "render_pair",
+    "render_stem",
     "render_tokens",
     "write_render",
+    "write_stem_render",
 ]
