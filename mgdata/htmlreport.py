@@ -9,7 +9,7 @@ exist:
 * audio players with a few samples per class: corpus mixes, stem windows,
   every generator next to the source clip it came from, decision renders;
   each with a waveform and a spectrogram thumbnail;
-* every PNG plot under ``plots/`` and every results table (``*.md``) there;
+* every PNG plot under ``plots/`` and every results table (``*.md``) there, and ``docs/decision_grid.md``;
 * the metrics of every stage (``metrics/**/*.json``), one small table per file.
 
 Audio is copied as FLAC (the bytes stored in the shards, or cut from them) so
@@ -353,6 +353,11 @@ def _listen_sections(site: _Site, data_root: Path, by_rel: dict[str, Path]) -> l
     return sections
 
 
+#: Committed results tables outside ``plots/`` the site also shows (when present), relative to the project root:
+#: the decision grid (tools/decision_grid.py; a grid run, not a default stage, writes it).
+DOC_TABLES = ("docs/decision_grid.md",)
+
+
 def _plots(site: _Site, plot_root: Path) -> tuple[list[str], list[str]]:
     """The committed plots: every PNG (copied into the site) and every markdown results table (as HTML)."""
     figures, tables = [], []
@@ -398,6 +403,11 @@ def build_report(
     sections: list[tuple[str, str]] = [("Artifacts", _artifact_table(arts, data_root))]
     sections += _listen_sections(site, data_root, by_rel)
     figures, tables = _plots(site, root / plots)
+    tables += [
+        f"<h3>{_esc(rel)}</h3>{_md_table_to_html((root / rel).read_text())}"
+        for rel in DOC_TABLES
+        if (root / rel).is_file()
+    ]
     if tables:
         sections.append(("Results tables", "\n".join(tables)))
     if figures:
