@@ -113,3 +113,18 @@ def test_report_shows_the_grid_table(tmp_path):
     res = build_report(tmp_path, tmp_path / "reports")
     html = res.index.read_text()
     assert "docs/decision_grid.md" in html and "<td>256</td>" in html
+
+
+def test_stage_times_without_a_lock_line_between_stages(grid):
+    log = (
+        "2026-12-05T18:19:55Z Running stage 'decision@0.5-16':\n"
+        "2026-12-05T18:20:34Z Running stage 'decision@0.50-64':\n"
+        "2026-12-05T18:21:40Z Updating lock file 'dvc.lock'\n"
+    )
+    assert grid.stage_times(log) == {"decision@0.5-16": 39.0, "decision@0.5-64": 66.0}
+    assert (
+        grid.stage_times(
+            log.replace("2026-12-05T18:21:40Z Updating lock file 'dvc.lock'", "END 2026-12-05T18:21:40Z rc=0")
+        )["decision@0.5-64"]
+        == 66.0
+    )

@@ -79,12 +79,15 @@ def stage_times(log_text: str) -> dict[str, float]:
     """Wall seconds of every ``tokens@``/``decision@`` stage in a timestamped ``dvc repro``/``exp run`` log.
 
     A stage runs from its "Running stage" line to the next "Updating lock file" line (DVC writes the lock after
-    the stage's command exits); keys are ``tokens@<segment_s>-<K>`` with segment_s in ``%g`` form.
+    the stage's command exits), the next "Running stage" line or the grid script's ``END`` line, whichever comes
+    first; keys are ``tokens@<segment_s>-<K>`` with segment_s in ``%g`` form.
     """
     out: dict[str, float] = {}
     current, start = None, None
     for line in log_text.splitlines():
         parts = line.split(" ", 1)
+        if parts[0] == "END" and len(parts) == 2:  # the grid script's last line closes the last stage
+            parts = [parts[1].split(" ", 1)[0], "Updating lock file"]
         if len(parts) != 2:
             continue
         try:
@@ -93,6 +96,8 @@ def stage_times(log_text: str) -> dict[str, float]:
             continue
         m = STAGE_RE.search(parts[1])
         if m:
+            if current is not None:  # `dvc repro` may write the lock once at the end: the next stage closes it
+                out[current] = (ts - start).total_seconds()
             kind = m.group("stage").split("@")[0]
             current, start = f"{kind}@{_seg_str(m.group('seg'))}-{m.group('k')}", ts
         elif current is not None and "Updating lock file" in parts[1]:
@@ -202,13 +207,18 @@ def to_markdown(rows: list[dict[str, str]], *, notes: str = "") -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--project", default=".", help="project folder with metrics/ and stage_reports/ (default: .)")
-    p.add_argument("--log", default=None, help="timestamped log of the grid run (per-stage wall times)")
+    p.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        help="timestamped log of the grid run (per-stage wall times); repeat for several runs, later logs win",
+    )
     p.add_argument("--out-dir", default="docs", help="where decision_grid.csv/.md go (default: docs)")
     p.add_argument("--notes", default=None, help="markdown file whose text goes above the table")
     args = p.parse_args(argv)
-    times = {}
-    if args.log:
-        times = stage_times(Path(args.log).read_text())
+    times: dict[str, float] = {}
+    for log in args.log:
+        times.update(stage_times(Path(log).read_text()))
     rows = collect(Path(args.project), times)
     if not rows:
         print(f"decision_grid: no stage_reports/decision/*.json under {args.project}", file=sys.stderr)
