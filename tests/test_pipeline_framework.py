@@ -135,3 +135,25 @@ def test_params_problems_stop_the_stage_with_one_line(tmp_path, params, expected
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and re.search(expected, lines[0]), out.stderr
     assert not (tmp_path / "data").exists(), "nothing may be written before params are valid"
+
+
+def test_a_stage_runs_its_own_numerics_on_one_blas_thread(tmp_path, monkeypatch):
+    # Executor tasks already run on one BLAS thread; the stage's in-process work (FD, novelty, consolidation) must
+    # too, or a machine with another core count partitions products differently and changes the last bits.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy as np
+
+    from mgdata.pipeline import StageOutcome, main
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # BLAS loaded, so threadpoolctl can see it
+    seen = []
+
+    def fake_run(ctx):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+        return StageOutcome("ok", inputs=0, outputs=0)
+
+    monkeypatch.setattr(main, "import_target", lambda target: fake_run)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("relabel: {}\n")
+    assert main.stage_main("relabel", ["--params", "params.yaml", "--no-progress"]) == 0
+    assert seen and set(seen) == {1}

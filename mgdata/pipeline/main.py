@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mgdata.errors import MgdataError, ParamsError
+from mgdata.exec import blas_one_thread
 from mgdata.pipeline.spec import StageOutcome, StageSpec
 from mgdata.registry import import_target
 from mgdata.report import StageReport
@@ -153,7 +154,11 @@ def _run(spec: StageSpec, args: argparse.Namespace) -> int:
     ctx = StageContext(
         spec=spec, args=args, params_path=args.params, raw=raw, report=report, progress=not args.no_progress, name=item
     )
-    outcome: StageOutcome = import_target(spec.run)(ctx)
+    # One BLAS thread for the stage's own (in-process) numerics, as every executor task already has: a
+    # multi-threaded BLAS partitions products by the machine's core count and can change the last bits (FD,
+    # novelty, consolidation), so without this another machine's outputs could differ.
+    with blas_one_thread():
+        outcome: StageOutcome = import_target(spec.run)(ctx)
     report.write(metrics, report_file, keys=spec.headline)
     print(f"{spec.name} {item if item != spec.name else ''}".rstrip() + f": {outcome.summary}")
     allow_empty = spec.allow_empty or ctx.section("pipeline").allow_empty
