@@ -233,6 +233,15 @@ def test_inspect_requires_provenance(tmp_path):
     report = inspect_artifact(tmp_path / "a")
     assert not report["ok"]
     assert "sample b: json provenance lacks licence" in report["errors"][0]["error"]
+    # A generated clip made from a text prompt (compose, MusicGen text mode) names its prompt instead of a source.
+    with ArtifactWriter(tmp_path / "t", fingerprint="f", provenance=PROV, shards=ShardConfig()) as w:
+        w.write(
+            "train",
+            Sample("p", {"json": encode_json({"provenance": {"prompt": "style=bach", "licence": "l", "seed": 1}})}),
+        )
+        w.write("train", Sample("q", {"json": encode_json({"provenance": {"licence": "l", "seed": 1}})}))
+    errors = inspect_artifact(tmp_path / "t")["errors"]
+    assert len(errors) == 1 and "sample q: json provenance lacks source" in errors[0]["error"]
     with pytest.raises(MgdataError, match="licence"):
         Provenance(builder="b", source="s", source_version="1", licence="", seed=0, params_hash="h")
 

@@ -22,10 +22,14 @@ from mgdata.store.codec import decode_json, sha256_file
 from mgdata.store.shard import SHARD_RE, check_index, iter_shard, read_index
 
 SAMPLE_PROVENANCE = ("source", "licence", "seed")
+#: Where a sample came from: its source clip, or for a generated sample without one its prime or its text prompt
+#: (a text-mode generator's clip, e.g. compose's or MusicGen's, is made from a prompt, not from a source).
+SAMPLE_ORIGIN = ("source", "prime", "prompt")
 
 
 def _sample_provenance_problem(sample: dict[str, Any]) -> str:
-    """'' if the sample's json member carries provenance (source, licence, seed), else what lacks."""
+    """'' if the sample's json member carries provenance (its origin: source, prime or prompt; licence; seed), else
+    what lacks."""
     raw = sample.get("json")
     if raw is None:
         return ""  # samples without a json member carry no metadata to check
@@ -35,7 +39,9 @@ def _sample_provenance_problem(sample: dict[str, Any]) -> str:
         return "json member is not a JSON object"
     if not isinstance(prov, dict):
         return "json has no provenance"
-    lacking = [k for k in SAMPLE_PROVENANCE if prov.get(k) in (None, "")]
+    lacking = [k for k in SAMPLE_PROVENANCE if k != "source" and prov.get(k) in (None, "")]
+    if all(prov.get(k) in (None, "") for k in SAMPLE_ORIGIN):
+        lacking.insert(0, "source")
     return f"json provenance lacks {', '.join(lacking)}" if lacking else ""
 
 
