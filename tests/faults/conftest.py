@@ -36,8 +36,9 @@ FAMILIES = ("corpus", "stems", "generate", "embed", "tokens")
 # Stages known to write no shard artifact (tables, plots, summaries); any other stage with an output under data/
 # must be in FAMILIES.
 # decision (checkpoints: its own kill-and-resume test is tests/test_decision_model.py) and classify (probe
-# folders) write models, not shards.
-NOT_SHARD_WRITING = ("relabel", "tokens_summary", "report", "hub_pull", "decision", "classify")
+# folders) write models, not shards; geneval writes three files, each atomically (results.json, curves.csv,
+# leaderboard.md), and reruns whole.
+NOT_SHARD_WRITING = ("relabel", "tokens_summary", "report", "hub_pull", "decision", "classify", "geneval")
 
 # Tiny-project overrides (dotted key -> value), applied to a copy of the project's params.yaml; a key the project
 # does not have is left out (and listed in the summary), so the suite follows params changes.
