@@ -181,6 +181,11 @@ def track_level(tracks: np.ndarray, y: np.ndarray, p: np.ndarray) -> tuple[np.nd
     return uniq, yt, pt
 
 
+def sourceless(data: Data) -> np.ndarray:
+    """Mask of rows made from no source track (a composer's new piece: ``track_id`` null in the table)."""
+    return np.isin(data.tracks.astype(str), ["None", ""])
+
+
 def split_rows(data: Data, name: str) -> Data:
     """The rows of ``data`` whose ``split`` column is ``name`` (e.g. generated rows by source split)."""
     return data.take(np.flatnonzero(data.splits == name))
@@ -205,6 +210,7 @@ __all__ = [
     "concat_data",
     "generated_data",
     "prepare_task",
+    "sourceless",
     "split_rows",
     "task_classes",
     "task_data",

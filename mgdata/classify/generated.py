@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mgdata.classify.config import ClassifyConfig
-from mgdata.classify.data import Data, TaskData, generated_data
+from mgdata.classify.data import Data, TaskData, generated_data, sourceless
 from mgdata.classify.fitting import fit_probe, probe_meta
 from mgdata.classify.metrics import mediaeval_metrics
 from mgdata.classify.probe import ProbeModel
@@ -129,15 +129,15 @@ def run_generated_classified(
     gen = generated_data(gen_table, td, cfg)
     in_train = gen.take(np.flatnonzero(gen.splits == "train"))
     # A clip made from no track (a composer's new piece) has no source to hold out: it is always "unseen".
-    sourceless = np.isin(gen.tracks.astype(str), ["None", ""])
-    src = np.unique(in_train.tracks.astype(str)[~np.isin(in_train.tracks.astype(str), ["None", ""])])
+    no_source = sourceless(gen)
+    src = np.unique(in_train.tracks.astype(str)[~sourceless(in_train)])
     first: dict[str, Any] = {}
     figures: dict[str, list[dict[str, float]]] = {"source_in_training": [], "source_unseen": []}
     for t in range(cfg.trials):
         held = _heldout_sources(src, cfg.heldout_source_fraction, cfg.seed + t, td.train)
         train_wo, m_wo = _source_unseen_probe(td, held, cfg, cfg.seed + t, embedder, gen_table.where)
         unseen = gen.take(
-            np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train") | sourceless)
+            np.flatnonzero(np.isin(gen.tracks.astype(str), list(held)) | (gen.splits != "train") | no_source)
         )
         res = {
             "source_in_training": _classify_generated(baseline["models"][t], in_train, td),

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mgdata.classify.config import ClassifyConfig
-from mgdata.classify.data import Data, TaskData, generated_data, split_rows
+from mgdata.classify.data import Data, TaskData, generated_data, sourceless, split_rows
 from mgdata.classify.fitting import evaluate, fit_probe, permutation_trials, probe_meta
 from mgdata.classify.stats import trial_summary
 from mgdata.classify.tables import EmbTable
@@ -25,7 +25,7 @@ def _synthetic_splits(gen: Data, td: TaskData, cfg: ClassifyConfig, where: str) 
     if len(val) == 0 and len(train):
         # Hold out whole source tracks; a clip made from no track (a composer's new piece) is its own unit.
         tracks = train.tracks.astype(str)
-        units = np.where(np.isin(tracks, ["None", ""]), train.keys.astype(str), tracks)
+        units = np.where(sourceless(train), train.keys.astype(str), tracks)
         src = np.unique(units)
         rng = np.random.default_rng(cfg.seed)
         n_val = max(1, int(round(cfg.synthetic_val_fraction * src.size)))

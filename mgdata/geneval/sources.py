@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mgdata.classify.data import Data
+from mgdata.classify.data import Data, sourceless
 
 
 def track_class(data: Data) -> dict[str, int]:
@@ -82,7 +82,7 @@ def draw_rows(source: Data, n_rows: int, n_classes: int, seed: int) -> tuple[Dat
 def unseen_source(gen: Data, pool: frozenset[str]) -> Data:
     """Generated rows no curve probe saw the source of: made from pool tracks, or from no track (a new piece)."""
     tracks = gen.tracks.astype(str)
-    return gen.take(np.flatnonzero(np.isin(tracks, sorted(pool)) | np.isin(tracks, ["None", ""])))
+    return gen.take(np.flatnonzero(np.isin(tracks, sorted(pool)) | sourceless(gen)))
 
 
 def eligible_generated(gen: Data, pool: frozenset[str]) -> Data:
