@@ -27,8 +27,14 @@ from pathlib import Path
 
 NAME_RE = re.compile(r"^(?P<encoder>.+)-s(?P<segment_s>[0-9.]+)-k(?P<k>[0-9]+)$")
 STAGE_RE = re.compile(r"Running stage '(?P<stage>(?:tokens|decision)@(?P<seg>[0-9.]+)-(?P<k>[0-9]+))'")
-BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "context", "model_shuffled_a")
-PVALUES = ("free_p_vs_random", "free_perm_p_vs_cond_argmax", "free_perm_p_vs_context", "constrained_p_vs_random")
+BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "cond_argmax_role", "context", "model_shuffled_a")
+PVALUES = (
+    "free_p_vs_random",
+    "free_perm_p_vs_cond_argmax",
+    "free_perm_p_vs_cond_argmax_role",
+    "free_perm_p_vs_context",
+    "constrained_p_vs_random",
+)
 
 #: CSV columns in order; value formats: "f2" TPP, "f3" LCP/loss, "e" p-values, "i" counts, "s" strings.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -163,6 +169,11 @@ def to_csv(rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
+def _p(r: dict[str, str], key: str) -> str:
+    """A p-value cell with its seed-agreement count; "-" for a run that did not compute it (older baselines)."""
+    return f"{r[key]} ({r[f'{key}_agree']})" if r.get(key) else "-"
+
+
 #: (header, cell) of the markdown table; cells read the CSV row.
 MD_COLUMNS = (
     ("segment_s", lambda r: r["segment_s"]),
@@ -173,6 +184,7 @@ MD_COLUMNS = (
     ("most freq.", lambda r: r["free_tpp_most_frequent"]),
     ("cond. argmax", lambda r: r["free_tpp_cond_argmax"]),
     ("cond. sample", lambda r: r["free_tpp_cond_sample"]),
+    ("cond. argmax roles", lambda r: r["free_tpp_cond_argmax_role"] or "-"),
     ("context", lambda r: r["free_tpp_context"]),
     ("shuffled A", lambda r: r["free_tpp_model_shuffled_a"]),
     ("model LCP", lambda r: f"{r['free_lcp_model']} ± {r['free_lcp_model_std']}"),
@@ -180,13 +192,11 @@ MD_COLUMNS = (
     ("context LCP", lambda r: r["free_lcp_context"]),
     ("random LCP", lambda r: r["free_lcp_random"]),
     ("constr. TPP model / random", lambda r: f"{r['constrained_tpp_model']} / {r['constrained_tpp_random']}"),
-    ("p vs random", lambda r: f"{r['free_p_vs_random']} ({r['free_p_vs_random_agree']})"),
-    (
-        "perm p vs cond. argmax",
-        lambda r: f"{r['free_perm_p_vs_cond_argmax']} ({r['free_perm_p_vs_cond_argmax_agree']})",
-    ),
-    ("perm p vs context", lambda r: f"{r['free_perm_p_vs_context']} ({r['free_perm_p_vs_context_agree']})"),
-    ("constr. p vs random", lambda r: f"{r['constrained_p_vs_random']} ({r['constrained_p_vs_random_agree']})"),
+    ("p vs random", lambda r: _p(r, "free_p_vs_random")),
+    ("perm p vs cond. argmax", lambda r: _p(r, "free_perm_p_vs_cond_argmax")),
+    ("perm p vs cond. argmax roles", lambda r: _p(r, "free_perm_p_vs_cond_argmax_role")),
+    ("perm p vs context", lambda r: _p(r, "free_perm_p_vs_context")),
+    ("constr. p vs random", lambda r: _p(r, "constrained_p_vs_random")),
     ("wall s tokens / decision", lambda r: f"{r['tokens_wall_s'] or '-'} / {r['decision_wall_s'] or '-'}"),
 )
 

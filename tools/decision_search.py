@@ -67,6 +67,22 @@ GRIDS: dict[str, list[dict]] = {
     ],
     # the chosen configuration again, with the constrained decodings (top_p of constrained greedy)
     "final": [{"history": 0, "window": 2, "summary": True}],
+    # stem roles (which part A is, which part B should be) as two more input slots, 3 seeds each
+    "roles": [
+        {"history": 0, "window": 2, "summary": True, "roles": True, "seed": 0},
+        {"history": 0, "window": 2, "summary": True, "roles": True, "seed": 1},
+        {"history": 0, "window": 2, "summary": True, "roles": True, "seed": 2},
+        {"history": 0, "window": 2, "summary": True, "seed": 1},
+        {"history": 0, "window": 2, "summary": True, "seed": 2},
+        {"history": 0, "window": 3, "summary": True, "roles": True},
+        {"history": 0, "window": 2, "summary": True, "roles": True, "n_layers": 2},
+        {"history": 0, "window": 2, "summary": True, "roles": True, "d_model": 64},
+    ],
+    # the best roles row by validation loss on both K (two hidden layers), on two more seeds
+    "roles2": [
+        {"history": 0, "window": 2, "summary": True, "roles": True, "n_layers": 2, "seed": 1},
+        {"history": 0, "window": 2, "summary": True, "roles": True, "n_layers": 2, "seed": 2},
+    ],
     # early stopping on validation accuracy (= greedy TPP without B history) instead of loss
     "stop": [
         {"history": 0, "window": 2, "summary": True, "stop_on": "accuracy"},
@@ -141,7 +157,7 @@ def run_one(job: tuple[int, dict]) -> dict:
         allowed = [np.unique(p.b) for p in val] if constrained else None
         preds = generate(
             res.model,
-            [p.a for p in val],
+            [res.model.pair_source(p) for p in val],
             [len(p.b) for p in val],
             seed=cfg.seed,
             strategy=strategy,
@@ -156,14 +172,16 @@ def run_one(job: tuple[int, dict]) -> dict:
 
 def baselines(k: int, context_window: int) -> dict:
     """Validation TPP/LCP of argmax P(b|a) and the context baseline (fit on train)."""
-    from mgdata.decision.data import load_pairs
+    from mgdata.decision.config import DecisionConfig
+    from mgdata.decision.data import load_pairs, role_names
     from mgdata.decision.evaluate import Tables, baseline_predictions
 
     data = load_pairs(ROOT / TOKENS.format(k=k))
-    val = data.split("validation")
-    tables = Tables.fit(data.split("train"), k, context_window=context_window)
+    val, train = data.split("validation"), data.split("train")
+    roles = role_names(train, DecisionConfig().role_min_pairs)
+    tables = Tables.fit(train, k, context_window=context_window, role_names=roles)
     out = {}
-    for name in ("cond_argmax", "context"):
+    for name in ("cond_argmax", "cond_argmax_role", "context"):
         preds = baseline_predictions(name, val, tables, seed=0, allowed=[None] * len(val))
         out[f"tpp_{name}"], out[f"tppmean_{name}"], out[f"lcp_{name}"] = _med(preds, val)
     return out
@@ -197,7 +215,8 @@ def write_table(rows: list[dict], base: dict[int, dict], out: Path, grids: str) 
             b = base[k]
             lines += [
                 f"Baselines: argmax P(b|a) TPP {b['tpp_cond_argmax']:.2f} ({_cell(b, 'tppmean_cond_argmax', '.2f')}),"
-                f" LCP {b['lcp_cond_argmax']:.3f}; context (w=2) TPP {b['tpp_context']:.2f}"
+                f" LCP {b['lcp_cond_argmax']:.3f}; argmax P(b|a, roles) TPP {_cell(b, 'tpp_cond_argmax_role', '.2f')}"
+                f" ({_cell(b, 'tppmean_cond_argmax_role', '.2f')}); context (w=2) TPP {b['tpp_context']:.2f}"
                 f" ({_cell(b, 'tppmean_context', '.2f')}), LCP {b['lcp_context']:.3f}.",
                 "",
             ]

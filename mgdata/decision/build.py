@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mgdata.decision.config import DecisionConfig
-from mgdata.decision.data import TokenData, load_pairs
+from mgdata.decision.data import TokenData, load_pairs, with_roles
 from mgdata.decision.evaluate import BASELINES, EvalResult, evaluate, fit_tables, write_plots
 from mgdata.decision.generate import generate
 from mgdata.decision.metrics import silence_token
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: Significance level of the "seeds agree" counts in the stage report.
 ALPHA = 0.05
 #: Baselines the model is also compared with by the paired permutation test in the headline.
-PAIRED = ("cond_argmax", "context")
+PAIRED = ("cond_argmax", "cond_argmax_role", "context")
 
 
 def build_decision(
@@ -78,6 +78,7 @@ def build_decision(
     """
     t0 = time.perf_counter()
     data = plan(tokens_path, cfg, k)
+    cfg = with_roles(cfg, data.split(cfg.train_split))
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +226,7 @@ def render_examples(
     allowed = corpus.allowed()
     preds = generate(
         model,
-        [p.a for p in picks],
+        [model.pair_source(p) for p in picks],
         [len(p.b) for p in picks],
         seed=cfg.seed,
         indices=list(range(len(picks))),

@@ -91,7 +91,7 @@ def _render_pair(args: argparse.Namespace, data, model, cfg, segment_s: float) -
     corpus, audio = _corpus(data, cfg, args, segment_s, exclude=pair.b_key, extra=(pair.a_key,))
     pred = generate(
         model,
-        [pair.a],
+        [model.pair_source(pair)],
         [len(pair.b)],
         seed=args.seed,
         strategy=cfg.strategy,
@@ -108,6 +108,18 @@ def _chunk(data, cfg) -> int:
     """Tokens per generated chunk: the longest training A sequence (the window the model learnt on)."""
     lens = [len(p.a) for p in data.split(cfg.train_split)] or [cfg.max_len]
     return max(1, min(max(lens), cfg.max_len))
+
+
+def _roles(args: argparse.Namespace, model) -> tuple[str, str]:
+    """``(--role-a, --role-b)``, checked against the model's role vocabulary (empty = ``other``)."""
+    roles = (args.role_a or "", args.role_b or "")
+    known = getattr(model, "role_names", ())
+    for flag, name in zip(("--role-a", "--role-b"), roles):
+        if name and not known:
+            raise InputError(flag, "this model was trained without stem roles (decision.roles: false)")
+        if name and name not in known:
+            raise InputError(flag, f"unknown stem role {name!r}; the model knows: {', '.join(known)}")
+    return roles
 
 
 def _render_audio(args: argparse.Namespace, data, model, cfg, segment_s: float, tokens: Path) -> dict[str, Any]:
@@ -129,7 +141,8 @@ def _render_audio(args: argparse.Namespace, data, model, cfg, segment_s: float, 
     a_tokens = tok.tokens(a_audio, a_sr, where=str(src))
     corpus, _ = _corpus(data, cfg, args, segment_s)
     chunk = _chunk(data, cfg)
-    pred = generate_for_stem(model, a_tokens, chunk, seed=args.seed, cfg=cfg, allowed=corpus.allowed())
+    roles = _roles(args, model)
+    pred = generate_for_stem(model, a_tokens, chunk, seed=args.seed, cfg=cfg, allowed=corpus.allowed(), roles=roles)
     a, b, drawn = render_stem(a_audio, a_sr, pred, corpus, data.codebook, crossfade_s=cfg.crossfade_s)
     out = args.out if args.out is not None else src.with_name(f"{src.stem}_b.flac")
     info = {
@@ -139,6 +152,7 @@ def _render_audio(args: argparse.Namespace, data, model, cfg, segment_s: float, 
         "seed": args.seed,
         "segment_s": segment_s,
         "chunk_tokens": chunk,
+        "roles": list(roles),
         "input_sample_rate": a_sr,
         "input_seconds": round(len(a_audio) / a_sr, 6),
         "sample_rate": corpus.sample_rate,
@@ -159,7 +173,7 @@ def _render_audio(args: argparse.Namespace, data, model, cfg, segment_s: float, 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from mgdata.decision.data import load_pairs
-    from mgdata.decision.train import load_model
+    from mgdata.decision.train import check_tokens, load_model
 
     if (args.pair is None) == (args.audio is None):
         raise InputError("mgdata decision render", "give exactly one of --pair KEY or --audio FILE")
@@ -172,6 +186,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     data = load_pairs(tokens)
     segment_s = _segment_s(args, tokens)
     model = load_model(model_file, cfg, k=data.k)
+    check_tokens(model_file, data.split(cfg.train_split), data.split(cfg.val_split), tokens)
     if args.pair is not None:
         res = _render_pair(args, data, model, cfg, segment_s)
     else:
@@ -202,6 +217,10 @@ def register_cli(subparsers) -> None:
         "--out", type=Path, default=None, help="--pair: output folder; --audio: B' FLAC (default <stem>_b.flac)"
     )
     r.add_argument("--mix", type=Path, default=None, help="--audio: also write A + B' (peak-limited) here")
+    r.add_argument(
+        "--role-a", default="", help="--audio: the part your stem plays, e.g. soprano (a model with stem roles)"
+    )
+    r.add_argument("--role-b", default="", help="--audio: the part to generate, e.g. bass (default: other)")
     r.add_argument("--params", default="params.yaml", help="params file (sections decision, tokens)")
     r.add_argument("--corpus-split", default="", help="split of the render corpus (default: params)")
     r.add_argument("--seed", type=int, default=0, help="generation seed")

@@ -21,6 +21,10 @@ class DecisionConfig:
     window: int = 2
     history: int = 4
     summary: bool = False
+    roles: bool = False
+    role_min_pairs: int = 20
+    # derived from the training split by the builder (:func:`mgdata.decision.roles.with_roles`), not a param
+    role_names: tuple[str, ...] = ()
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2
@@ -59,6 +63,13 @@ class DecisionConfig:
     render_corpus_windows: int = 96
 
     def __post_init__(self):
+        object.__setattr__(self, "role_names", tuple(str(r) for r in self.role_names))
+        check(self.role_min_pairs >= 1, "role_min_pairs", "expected an integer >= 1")
+        check(
+            len(set(self.role_names)) == len(self.role_names) and all(self.role_names),
+            "role_names",
+            "expected distinct, non-empty stem names (the builder derives them; leave unset in params)",
+        )
         check(self.arch in ("paper", "aligned"), "arch", "expected paper (encoder-decoder) or aligned")
         check(self.window >= 0, "window", "expected an integer >= 0 (A tokens t-window..t+window)")
         check(self.history >= 0, "history", "expected an integer >= 0 (B's own past tokens)")
@@ -105,6 +116,8 @@ class DecisionConfig:
         keys = ("d_model", "n_heads", "n_layers", "ff_dim", "dropout", "max_len")
         if self.arch == "aligned":  # the paper's checkpoints keep their settings (and hashes) unchanged
             keys = ("arch", "window", "history", "summary", *keys)
+        if self.roles:  # so do role-free ones; a model with roles carries its role vocabulary
+            keys = (*keys, "roles", "role_names")
         return {k: getattr(self, k) for k in keys}
 
     def train_settings(self) -> dict[str, Any]:

@@ -15,6 +15,8 @@ decision stage works on both.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,4 +173,35 @@ def _pairs_from_index(path: Path, windows: dict[str, dict[str, Any]]) -> list[To
     return out
 
 
-__all__ = ["CODEBOOK_FILE", "PAIRS_FILE", "TokenData", "TokenPair", "load_pairs", "window_key"]
+def role_names(pairs: Sequence[TokenPair], min_pairs: int) -> tuple[str, ...]:
+    """Stem names that are B in at least ``min_pairs`` of ``pairs`` (sorted); rarer names share ``other``."""
+    counts = Counter(p.stem_b for p in pairs)
+    return tuple(sorted(name for name, n in counts.items() if name and n >= min_pairs))
+
+
+def with_roles(cfg, train_pairs: Sequence[TokenPair]):
+    """``cfg`` (section ``decision``) with the role vocabulary of the training pairs when ``cfg.roles``.
+
+    Raises:
+        InputError: ``roles`` is on and no stem name is B in ``role_min_pairs`` training pairs.
+    """
+    if not cfg.roles or cfg.role_names:
+        return cfg
+    names = role_names(train_pairs, cfg.role_min_pairs)
+    if not names:
+        raise InputError(
+            "decision.roles", f"no stem name is B in >= role_min_pairs={cfg.role_min_pairs} training pairs"
+        )
+    return dataclasses.replace(cfg, role_names=names)
+
+
+__all__ = [
+    "CODEBOOK_FILE",
+    "PAIRS_FILE",
+    "TokenData",
+    "TokenPair",
+    "load_pairs",
+    "role_names",
+    "window_key",
+    "with_roles",
+]

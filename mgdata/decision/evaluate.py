@@ -11,6 +11,8 @@ target corpus one would render from; the same constraint is given to every basel
 * ``most_frequent``: always the most frequent B token of the training split;
 * ``cond_argmax`` / ``cond_sample``: argmax of / a sample from P(b_t | a_t), fit on train
   (add-one smoothing);
+* ``cond_argmax_role``: argmax of P(b_t | a_t, role of A, role of B) (counts per role pair with P(b | a) as a
+  one-count prior), the table that knows what the model with ``decision.roles`` knows;
 * ``context``: argmax of a multinomial logistic regression on one-hot A tokens at t-w..t+w
   (``decision.context_window``; fit on train, no B history): the strongest simple aligned baseline;
 * ``model_shuffled_a``: the model fed the A of another test track (tests whether it uses A).
@@ -48,9 +50,17 @@ from mgdata.errors import InputError
 from mgdata.exec import ExecConfig, executor_for, get_executor
 
 MODELS = ("model", "model_greedy")
-BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "context", "model_shuffled_a")
+BASELINES = (
+    "random",
+    "most_frequent",
+    "cond_argmax",
+    "cond_sample",
+    "cond_argmax_role",
+    "context",
+    "model_shuffled_a",
+)
 #: Baselines computed from training-split statistics (not by the model).
-TABLE_BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "context")
+TABLE_BASELINES = ("random", "most_frequent", "cond_argmax", "cond_sample", "cond_argmax_role", "context")
 CONFIGS = MODELS + BASELINES
 SETTINGS = ("free", "constrained")
 
@@ -120,21 +130,46 @@ class Tables:
     b_counts: np.ndarray  # [K]
     cond: np.ndarray  # [K, K] P(b | a), rows sum to 1
     context: ContextModel | None = None  # the context baseline (None: not fit)
+    role_names: tuple[str, ...] = ()
+    role_counts: dict[tuple[int, int], np.ndarray] = dataclasses.field(default_factory=dict)  # [K, K] per role pair
 
     @classmethod
-    def fit(cls, pairs: Sequence[TokenPair], k: int, *, context_window: int | None = None, c: float = 1.0) -> Tables:
+    def fit(
+        cls,
+        pairs: Sequence[TokenPair],
+        k: int,
+        *,
+        context_window: int | None = None,
+        c: float = 1.0,
+        role_names: Sequence[str] = (),
+    ) -> Tables:
         """Fit on aligned (a_t, b_t) positions of ``pairs`` (add-one smoothing of the conditional).
 
-        ``context_window`` (None: skip) fits the context baseline too (:class:`ContextModel`, inverse L2 ``c``).
+        ``context_window`` (None: skip) fits the context baseline too (:class:`ContextModel`, inverse L2 ``c``);
+        ``role_names`` are the stem roles of ``cond_argmax_role`` (other names, or none, count as ``other``).
         """
         joint = np.ones((k, k), dtype=np.float64)
         b_counts = np.zeros(k, dtype=np.int64)
+        tables = cls(k=k, b_counts=b_counts, cond=joint, role_names=tuple(role_names))
         for p in pairs:
             n = min(len(p.a), len(p.b))
-            np.add.at(joint, (np.asarray(p.a[:n]), np.asarray(p.b[:n])), 1.0)
+            a, b = np.asarray(p.a[:n]), np.asarray(p.b[:n])
+            np.add.at(joint, (a, b), 1.0)
+            np.add.at(tables.role_counts.setdefault(tables.roles_of(p), np.zeros((k, k))), (a, b), 1.0)
             b_counts += np.bincount(np.asarray(p.b), minlength=k)
         ctx = None if context_window is None else ContextModel.fit(pairs, k, context_window, c)
-        return cls(k=k, b_counts=b_counts, cond=joint / joint.sum(1, keepdims=True), context=ctx)
+        return dataclasses.replace(tables, cond=joint / joint.sum(1, keepdims=True), context=ctx)
+
+    def roles_of(self, p: TokenPair) -> tuple[int, int]:
+        """``(A's, B's)`` role index of a pair: 1 + position in ``role_names``, 0 for ``other``."""
+        idx = {name: i + 1 for i, name in enumerate(self.role_names)}
+        return idx.get(p.stem_a, 0), idx.get(p.stem_b, 0)
+
+    def cond_role(self, p: TokenPair) -> np.ndarray:
+        """P(b | a, roles of ``p``) [K, K]: the role pair's counts plus P(b | a) as a one-count prior."""
+        counts = self.role_counts.get(self.roles_of(p))
+        joint = self.cond if counts is None else counts + self.cond
+        return joint / joint.sum(1, keepdims=True)
 
 
 def _restrict(probs: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
@@ -175,12 +210,13 @@ def baseline_predictions(
             if mask is not None and mask.any():
                 counts = np.where(mask, counts, -1.0)
             pred = np.full(n, int(np.argmax(counts)))
-        elif name in ("cond_argmax", "cond_sample"):
+        elif name in ("cond_argmax", "cond_sample", "cond_argmax_role"):
             a = np.resize(np.asarray(p.a, dtype=np.int64), n)  # B and A cover the same window
+            cond = tables.cond_role(p) if name == "cond_argmax_role" else tables.cond
             pred = np.empty(n, dtype=np.int64)
             for t in range(n):
-                row = _restrict(tables.cond[a[t]], mask)
-                pred[t] = int(np.argmax(row)) if name == "cond_argmax" else int(rng.choice(k, p=row))
+                row = _restrict(cond[a[t]], mask)
+                pred[t] = int(np.argmax(row)) if name != "cond_sample" else int(rng.choice(k, p=row))
         elif name == "context":
             if tables.context is None:
                 raise ValueError("the context baseline needs Tables.fit(..., context_window=w)")
@@ -405,7 +441,7 @@ def evaluate(
 
 def fit_tables(train_pairs: Sequence[TokenPair], k: int, cfg: DecisionConfig) -> Tables:
     """The baselines' statistics of the training split, the context baseline included (params ``decision``)."""
-    return Tables.fit(train_pairs, k, context_window=cfg.context_window, c=cfg.context_c)
+    return Tables.fit(train_pairs, k, context_window=cfg.context_window, c=cfg.context_c, role_names=cfg.role_names)
 
 
 def _generate_models(
@@ -426,11 +462,10 @@ def _generate_models(
         strategy=cfg.strategy, top_k=cfg.top_k, top_p=cfg.top_p, temperature=cfg.temperature, batch_size=cfg.batch_size
     )
     chunk = GEN_CHUNK_BATCHES * cfg.batch_size
-    sources = {
-        "model": [p.a for p in test_pairs],
-        "model_shuffled_a": shuffled_sources(test_pairs, cfg.seed),
-        "model_greedy": [p.a for p in test_pairs],
-    }
+    own = [model.pair_source(p) for p in test_pairs]
+    # another track's A, with this pair's roles: the shuffled-A control asks whether the model uses A itself
+    other = [model.source(a, p.stem_a, p.stem_b) for a, p in zip(shuffled_sources(test_pairs, cfg.seed), test_pairs)]
+    sources = {"model": own, "model_shuffled_a": other, "model_greedy": own}
     state = model.state_dict()  # the weights every generation job rebuilds the model from
     jobs = [
         _GenJob(

@@ -338,12 +338,15 @@ class StemTokenizer:
         return encode(vecs, self.codebook).astype(np.int64)
 
 
-def generate_for_stem(model, a_tokens: np.ndarray, chunk: int, *, seed: int, cfg, allowed=None) -> np.ndarray:
+def generate_for_stem(
+    model, a_tokens: np.ndarray, chunk: int, *, seed: int, cfg, allowed=None, roles: tuple[str, str] = ("", "")
+) -> np.ndarray:
     """B tokens for A tokens of any length, generated in chunks of ``chunk`` tokens (the training windows).
 
     The model only saw windows of that length (its positions and A-summary are per window), so a long stem is
     cut into consecutive windows; chunk ``i`` draws from ``sequence_seed(seed, i)``, so the result is fixed by
-    ``seed`` alone. ``cfg`` gives the decoding (``strategy``, ``top_k``, ``top_p``, ``temperature``).
+    ``seed`` alone. ``cfg`` gives the decoding (``strategy``, ``top_k``, ``top_p``, ``temperature``); ``roles``
+    the stem roles ``(A's, B's)`` a model with roles reads (a name it does not know counts as ``other``).
     """
     from mgdata.decision.generate import generate
 
@@ -351,7 +354,7 @@ def generate_for_stem(model, a_tokens: np.ndarray, chunk: int, *, seed: int, cfg
     chunks = [a[i : i + chunk] for i in range(0, len(a), max(1, chunk))]
     preds = generate(
         model,
-        chunks,
+        [model.source(c, *roles) for c in chunks],
         [len(c) for c in chunks],
         seed=seed,
         indices=list(range(len(chunks))),

@@ -33,10 +33,12 @@ def format_report(metrics: dict[str, Any]) -> str:
         )
         if "free_perm_p_vs_context" in a:
             lines.append(
-                f"[{n} seeds] free TPP argmax P(b|a) {a['free_tpp_cond_argmax']:.2f}, context"
-                f" {a['free_tpp_context']:.2f}; paired permutation p (largest over seeds) model > argmax P(b|a)"
-                f" {a['free_perm_p_vs_cond_argmax']:.2g}, > context {a['free_perm_p_vs_context']:.2g};"
-                f" constrained model > random p {a['constrained_p_vs_random']:.2g}"
+                f"[{n} seeds] free TPP argmax P(b|a) {a['free_tpp_cond_argmax']:.2f}, argmax P(b|a, roles)"
+                f" {a['free_tpp_cond_argmax_role']:.2f}, context {a['free_tpp_context']:.2f}; paired permutation p"
+                f" (largest over seeds) model > argmax P(b|a) {a['free_perm_p_vs_cond_argmax']:.2g},"
+                f" > argmax P(b|a, roles) {a['free_perm_p_vs_cond_argmax_role']:.2g},"
+                f" > context {a['free_perm_p_vs_context']:.2g}; constrained model > random p"
+                f" {a['constrained_p_vs_random']:.2g}"
             )
     for setting in ("free", "constrained"):
         b = metrics[setting]

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from mgdata.config import to_dict
 from mgdata.decision.config import DecisionConfig
-from mgdata.decision.data import TokenPair
+from mgdata.decision.data import TokenPair, with_roles
 from mgdata.decision.model import DecisionModel, build_model, make_model
 from mgdata.errors import InputError
 from mgdata.store import fingerprint
@@ -82,17 +82,24 @@ def check_pairs(pairs: Sequence[TokenPair], k: int, max_len: int, split: str) ->
                 raise InputError(f"pair {p.a_key}->{p.b_key}", f"{side} has token {int(np.max(seq))} >= K={k}")
 
 
-def collate(pairs: Sequence[TokenPair], k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(src, tgt_in, tgt_out)`` tensors: A padded; SOS + B; B + EOS (PAD = k, SOS = k+1, EOS = k+2)."""
+def collate(
+    pairs: Sequence[TokenPair], k: int, source: Callable[[TokenPair], np.ndarray] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(src, tgt_in, tgt_out)`` tensors: A padded; SOS + B; B + EOS (PAD = k, SOS = k+1, EOS = k+2).
+
+    ``source`` maps a pair to the encoder input (the model's ``pair_source``: A after its role tokens when the
+    model has roles); None: A's tokens.
+    """
     pad, sos, eos = k, k + 1, k + 2
     n = len(pairs)
-    s = max(len(p.a) for p in pairs)
+    srcs = [np.asarray(p.a if source is None else source(p), dtype=np.int64) for p in pairs]
+    s = max(len(a) for a in srcs)
     t = max(len(p.b) for p in pairs) + 1
     src = torch.full((n, s), pad, dtype=torch.long)
     tgt_in = torch.full((n, t), pad, dtype=torch.long)
     tgt_out = torch.full((n, t), pad, dtype=torch.long)
     for i, p in enumerate(pairs):
-        a, b = torch.as_tensor(np.asarray(p.a, dtype=np.int64)), torch.as_tensor(np.asarray(p.b, dtype=np.int64))
+        a, b = torch.as_tensor(srcs[i]), torch.as_tensor(np.asarray(p.b, dtype=np.int64))
         src[i, : len(a)] = a
         tgt_in[i, 0] = sos
         tgt_in[i, 1 : len(b) + 1] = b
@@ -135,7 +142,7 @@ def evaluate_metrics(model: DecisionModel, pairs: Sequence[TokenPair], batch_siz
     total, count, hits, tokens = 0.0, 0, 0, 0
     with torch.no_grad():
         for i in range(0, len(pairs), batch_size):
-            src, tgt_in, tgt_out = collate(pairs[i : i + batch_size], model.k)
+            src, tgt_in, tgt_out = collate(pairs[i : i + batch_size], model.k, model.pair_source)
             logits = model(src, tgt_in)
             loss = F.cross_entropy(
                 logits.reshape(-1, model.vocab), tgt_out.reshape(-1), ignore_index=model.pad, reduction="sum"
@@ -267,7 +274,7 @@ def _train_pass(loop: _Loop, train_pairs: Sequence[TokenPair], k: int, cfg: Deci
     tot, cnt = 0.0, 0
     for i in range(0, len(order), cfg.batch_size):
         batch = [train_pairs[j] for j in order[i : i + cfg.batch_size]]
-        src, tgt_in, tgt_out = collate(batch, k)
+        src, tgt_in, tgt_out = collate(batch, k, model.pair_source)
         tgt_in = _mix_inputs(model, src, tgt_in, p_ss, loop.gen)
         logits = model(src, tgt_in)
         loss = F.cross_entropy(logits.reshape(-1, model.vocab), tgt_out.reshape(-1), ignore_index=model.pad)
@@ -327,11 +334,13 @@ def train_model(
     """
     check_pairs(train_pairs, k, cfg.max_len, cfg.train_split)
     check_pairs(val_pairs, k, cfg.max_len, cfg.val_split)
+    cfg = with_roles(cfg, train_pairs)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # CPU kernels are deterministic for a fixed thread count; torch.use_deterministic_algorithms is not needed
     # (and costs ~10 s of torch._dynamo imports per process).
-    phash = params_hash(cfg, k, data_fingerprint(list(train_pairs) + list(val_pairs)))
+    data_fp = data_fingerprint(list(train_pairs) + list(val_pairs))
+    phash = params_hash(cfg, k, data_fp)
     ckpt = Path(ckpt_dir) / LAST_CHECKPOINT if ckpt_dir is not None else None
     loop = _start(k, cfg, phash, ckpt)
     resumed = loop.epoch
@@ -365,7 +374,7 @@ def train_model(
     model.load_state_dict(loop.best_state)
     model.eval()
     if ckpt_dir is not None and finished:
-        save_model(Path(ckpt_dir) / MODEL_FILE, model, cfg, phash, loop.history)
+        save_model(Path(ckpt_dir) / MODEL_FILE, model, cfg, phash, loop.history, data_fp=data_fp)
     return TrainResult(
         model=model,
         history=loop.history,
@@ -388,13 +397,20 @@ def save_model(
     cfg: DecisionConfig,
     phash: str,
     history: list[dict[str, float]] | None = None,
+    *,
+    data_fp: str = "",
 ) -> None:
-    """Write the final weights with K, the model settings and the params hash (atomic)."""
+    """Write the final weights with K, the model settings, the params hash and the data fingerprint (atomic).
+
+    ``data_fp`` (:func:`data_fingerprint` of the training + validation pairs) names the token data the model
+    learnt from, so a render can refuse a token artifact it was not trained on (:func:`check_tokens`).
+    """
     _atomic_save(
         {
             "k": model.k,
             "model_settings": to_dict(cfg.model_settings()),
             "params_hash": phash,
+            "data_fingerprint": data_fp,
             "state": model.state_dict(),
             # JSON text, not dicts: pickle memoises equal strings by object identity, so a resumed history
             # (unpickled) and a fresh one would serialise to different bytes
@@ -432,11 +448,24 @@ def load_model(
     return model
 
 
+def check_tokens(path: str | Path, train_pairs: Sequence[TokenPair], val_pairs: Sequence[TokenPair], where) -> None:
+    """Raise InputError when the model file ``path`` was trained on other pairs than these (named ``where``).
+
+    A model file without a fingerprint (written before it was recorded) is not checked.
+    """
+    saved = torch.load(Path(path), map_location="cpu", weights_only=False).get("data_fingerprint") or ""
+    if saved and saved != data_fingerprint(list(train_pairs) + list(val_pairs)):
+        raise InputError(
+            where, f"the model {path} was trained on other token data (fingerprint {saved[:12]}); pass its --tokens"
+        )
+
+
 __all__ = [
     "LAST_CHECKPOINT",
     "MODEL_FILE",
     "TrainResult",
     "check_pairs",
+    "check_tokens",
     "collate",
     "data_fingerprint",
     "evaluate_loss",
