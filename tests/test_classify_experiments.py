@@ -133,6 +133,27 @@ def test_augmented_draws_train_sources_equal_per_class(world):
     assert set(aug["per_class_delta"]) == set(QUADS)
 
 
+def test_augmentation_share_does_not_grow_with_the_generated_artifact(world):
+    """The seed protocol's 5 %: augmented adds augment_fraction x real training rows whatever the artifact holds
+    (generate.compose.fraction makes compose's artifact 5x the 5 % budget); the draw is seeded per trial."""
+    _, gen, td, base = world
+    big = EmbTable(
+        np.concatenate([gen.x] * 5),
+        pl.concat([gen.meta.with_columns(pl.col("key") + f"_{i}") for i in range(5)]),
+        "big.parquet",
+    )
+    g_small, g_big = generated_data(gen, td, CFG), generated_data(big, td, CFG)
+    assert len(g_big) == 5 * len(g_small)
+    n_train = len(td.train)
+    for g in (g_small, g_big):
+        idx, counts = draw_augmentation(g, n_train, 4, 0.05, seed=0)
+        assert counts["drawn"] == counts["wanted"] == 4 * max(1, round(0.05 * n_train / 4))
+        assert np.array_equal(idx, draw_augmentation(g, n_train, 4, 0.05, seed=0)[0])
+    aug = run_augmented(td, big, base, CFG)
+    assert aug["counts"]["drawn"] == run_augmented(td, gen, base, CFG)["counts"]["drawn"] == 4
+    assert aug["counts"]["generated_rows"] == len(g_big)
+
+
 def test_generated_classified_both_variants(world, tmp_path):
     _, gen, td, base = world
     res = run_generated_classified(td, gen, base, CFG)

@@ -1,6 +1,7 @@
 """The compose generator: determinism, class cues, length, provenance, novelty, config errors, builder path."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -194,6 +195,54 @@ def test_builder_text_mode_records_provenance_and_regenerates_the_bytes(world, t
     assert encode_flac(y, sr) == samples[-1]["flac"]
 
 
+def test_compose_fraction_overrides_the_budget_of_compose_only(world, tmp_path):
+    """generate.compose.fraction sizes compose's artifact; null keeps generate.fraction; other generators keep it."""
+    labels = pl.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "d"],
+            "quadrant": [
+                "activated_pleasant",
+                "activated_pleasant",
+                "deactivated_unpleasant",
+                "deactivated_unpleasant",
+            ],
+            "split": ["train"] * 4,
+            "duration_s": [4.0] * 4,
+        }
+    )
+    shards = ShardConfig(max_samples=8)
+
+    def build(fraction, name):
+        cfg = GenerateConfig(
+            generators=["compose"],
+            fraction=0.25,
+            sample_s=1.0,
+            seed=4,
+            compose=replace(world["cfg"], fraction=fraction),
+        )
+        return cfg, build_generated(None, labels, tmp_path / name, cfg=cfg, shards=shards, generator="compose")
+
+    cfg_null, same = build(None, "null")
+    cfg_own, big = build(0.75, "own")
+    assert same.plan.budget.fraction == 0.25 and same.n_samples == 4  # 0.25 x 16 s / 2 classes / 1 s
+    assert big.plan.budget.fraction == 0.75 and big.n_samples == 12
+    assert cfg_own.fraction_for("compose") == 0.75 and cfg_own.fraction_for("resynth") == 0.25
+    assert cfg_null.fraction_key("compose") == "generate.fraction"
+    assert cfg_own.fraction_key("compose") == "generate.compose.fraction"
+    # Recorded where the existing budget fields are: artifact info, fingerprint, every sample's provenance.
+    assert big.fingerprint != same.fingerprint
+    info = json.loads((tmp_path / "own" / "artifact.json").read_text())
+    assert info["budget"]["fraction"] == 0.75
+    assert info["provenance"]["extra"]["budget"]["samples_per_class"] == 6
+    for s in iter_samples(tmp_path / "own"):
+        prov = decode_json(s["json"])["provenance"]
+        assert prov["policy"]["fraction"] == 0.75 and prov["generator_config"]["fraction"] == 0.75
+    # The same keys are the same clips: a bigger budget only appends samples per class.
+    small = {decode_json(s["json"])["key"]: s["flac"] for s in iter_samples(tmp_path / "null")}
+    large = {decode_json(s["json"])["key"]: s["flac"] for s in iter_samples(tmp_path / "own")}
+    assert set(small) < set(large) and all(large[k] == v for k, v in small.items())
+
+
 def test_novelty_of_a_copy_is_high_and_of_compose_output_low(world):
     index = NoveltyIndex([p.score for p in world["pieces"]], n=4)
     copy = excerpt(world["pieces"][0].score, 4.0, 8.0)
@@ -217,6 +266,10 @@ def test_config_errors_name_the_key():
         from_dict(GenerateConfig, {"compose": {"sample_rate": "22050"}}, "generate")
     with pytest.raises(ParamsError, match=r"generate\.compose\.nonchord_weigth"):
         from_dict(GenerateConfig, {"compose": {"nonchord_weigth": 0.1}}, "generate")
+    for bad in (0.0, 1.5, "0.25"):
+        with pytest.raises(ParamsError, match=r"generate\.compose\.fraction"):
+            from_dict(GenerateConfig, {"compose": {"fraction": bad}}, "generate")
+    assert from_dict(GenerateConfig, {"compose": {"fraction": None}}, "generate").fraction_for("compose") == 0.05
     assert "compose" in GENERATORS
 
 

@@ -32,9 +32,12 @@ def licence(source_licence: str | None, model_licence: str | None) -> str:
 
 
 def policy_dict(cfg: GenerateConfig, name: str) -> dict[str, Any]:
-    """The budget policy settings of generator ``name`` (fingerprinted and recorded in every sample)."""
+    """The budget policy settings of generator ``name`` (fingerprinted and recorded in every sample).
+
+    ``fraction`` is the one the budget used (a generator's own ``fraction`` if its section sets one).
+    """
     return {
-        "fraction": cfg.fraction,
+        "fraction": cfg.fraction_for(name),
         "sample_s": cfg.sample_s,
         "seed": cfg.seed,
         "label_column": cfg.label_column,

@@ -210,7 +210,7 @@ def _plan(
     """Read the inputs, draw the budget's clips, fingerprint and describe the provenance."""
     name = gen.name
     inp = _read_inputs(corpus_mix_dir, labels, cfg, report, gen)
-    plan = _draw(inp, cfg, report)
+    plan = _draw(inp, cfg, report, name)
     described = gen.describe()
     fp = fingerprint(
         "generate",
@@ -284,11 +284,12 @@ def _read_inputs(
     return _Inputs(upstream, tracks, licences, track_labels, label_of, labels_hash, clip_s)
 
 
-def _draw(inp: _Inputs, cfg: GenerateConfig, report: StageReport) -> Plan:
-    """The budget per class and the drawn clips; excluded classes and an empty budget go to the report."""
+def _draw(inp: _Inputs, cfg: GenerateConfig, report: StageReport, name: str) -> Plan:
+    """The budget per class (generator ``name``'s fraction) and the drawn clips; excluded classes and an empty
+    budget go to the report."""
     plan = plan_generation(
         inp.tracks,
-        fraction=cfg.fraction,
+        fraction=cfg.fraction_for(name),
         sample_s=cfg.sample_s,
         clip_s=inp.clip_s,
         seed=cfg.seed,
@@ -301,7 +302,7 @@ def _draw(inp: _Inputs, cfg: GenerateConfig, report: StageReport) -> Plan:
         report.skip(
             "budget",
             f"class budget {plan.budget.class_budget_s:.3f} s is shorter than one sample "
-            f"({cfg.sample_s:g} s): nothing to generate (raise generate.fraction)",
+            f"({cfg.sample_s:g} s): nothing to generate (raise {cfg.fraction_key(name)})",
         )
     return plan
 

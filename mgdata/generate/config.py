@@ -136,6 +136,10 @@ class ComposeConfig:
         soundfont: GM SoundFont path; empty = TimGM6mb.sf2 from pretty_midi (as ``corpus.soundfont``).
         peak_dbfs: Peak ceiling of the mix (as ``corpus.peak_dbfs``).
         max_retries: Overrides ``generate.max_retries`` when set.
+        fraction: Overrides ``generate.fraction`` (the budget) for compose alone when set; ``None`` = use it.
+            Consumers that follow the seed protocol still add a 5 % share: classify's ``augmented`` draws
+            ``classify.augment_fraction`` of the real training rows from the artifact, geneval draws ``r`` x the
+            real rows, so a larger artifact only widens the pool they draw from (and feeds synthetic-only).
     """
 
     manifest: str = "data/corpus/mix/manifest.parquet"
@@ -154,6 +158,7 @@ class ComposeConfig:
     soundfont: str = ""
     peak_dbfs: float = -1.0
     max_retries: int | None = None
+    fraction: float | None = None
 
     def __post_init__(self):
         check(bool(self.manifest), "manifest", "expected the path of the corpus manifest parquet")
@@ -183,6 +188,11 @@ class ComposeConfig:
             "max_retries",
             "expected null (use generate.max_retries) or an integer >= 0",
         )
+        check(
+            self.fraction is None or 0.0 < self.fraction <= 1.0,
+            "fraction",
+            "expected null (use generate.fraction) or 0 < fraction <= 1",
+        )
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,8 @@ class GenerateConfig:
 
     Budget: ``fraction`` x total training-split duration of the labelled corpus
     tracks, split equally across the classes that have training clips;
-    samples per class = floor(class budget / ``sample_s``).
+    samples per class = floor(class budget / ``sample_s``). A generator section with its own
+    ``fraction`` (``compose``) overrides it for that generator only (:meth:`fraction_for`).
     """
 
     generators: list[str] = field(default_factory=lambda: ["resynth"])
@@ -223,6 +234,16 @@ class GenerateConfig:
     def section(self, name: str):
         """The generator's own config section (``resynth`` / ``musicgen`` / ``compose``); ``None`` for other names."""
         return getattr(self, name, None) if name in ("resynth", "musicgen", "compose") else None
+
+    def fraction_for(self, name: str) -> float:
+        """Budget fraction of generator ``name``: its section's ``fraction`` if set, else ``fraction``."""
+        override = getattr(self.section(name), "fraction", None)
+        return self.fraction if override is None else override
+
+    def fraction_key(self, name: str) -> str:
+        """The params key that sets generator ``name``'s budget (for messages)."""
+        own = getattr(self.section(name), "fraction", None) is not None
+        return f"generate.{name}.fraction" if own else "generate.fraction"
 
     def retries_for(self, name: str) -> int:
         """Retries for NaN/silent output: the generator's override if set, else ``max_retries``."""
