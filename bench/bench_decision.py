@@ -39,7 +39,12 @@ def _pairs(args):
         for i in range(n):
             a = rng.integers(0, 16, 30)
             b = np.where(rng.random(30) < 0.5, (a + 3) % 16, rng.integers(0, 16, 30))
-            out.append(TokenPair(f"{split}{i // 12}", split, a, b, f"a{i}", f"b{i}"))
+            # four parts, as the chorales: a model with decision.roles finds a role vocabulary here too
+            stem_a, stem_b = (
+                ("soprano", "alto", "tenor", "bass")[i % 4],
+                ("soprano", "alto", "tenor", "bass")[(i + 1) % 4],
+            )
+            out.append(TokenPair(f"{split}{i // 12}", split, a, b, f"a{i}", f"b{i}", 0, stem_a, stem_b))
         return out
 
     return 16, make(args.synthetic, "train"), make(max(args.synthetic // 10, 12), "validation"), make(120, "test")
@@ -85,13 +90,15 @@ def _gen_job(args, q: mp.Queue) -> None:
     from mgdata.decision.train import train_model
 
     cfg = load_section(args.params, "decision", DecisionConfig) if Path(args.params).is_file() else DecisionConfig()
-    cfg = dataclasses.replace(cfg, max_epochs=1, threads=args.threads)
+    # 64 training pairs: every part is a role (the params' role_min_pairs counts a full training split)
+    cfg = dataclasses.replace(cfg, max_epochs=1, threads=args.threads, role_min_pairs=1)
     torch.set_num_threads(args.threads)
     k, train, val, test = _pairs(args)
     model = train_model(train[:64], val, k, cfg).model
     lens = [len(p.b) for p in test]
     c0, w0 = time.process_time(), time.perf_counter()
-    generate(model, [p.a for p in test], lens, seed=0, top_p=cfg.top_p, batch_size=cfg.batch_size)
+    sources = [model.pair_source(p) for p in test]  # A after the role tokens when the model has roles
+    generate(model, sources, lens, seed=0, top_p=cfg.top_p, batch_size=cfg.batch_size)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     q.put({"sequences": len(test), "tokens": sum(lens), "cpu": cpu, "wall": wall, "rss": peak_rss_mb()})
 
