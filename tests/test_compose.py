@@ -163,20 +163,16 @@ def test_describe_names_model_version_and_training_fingerprint(world, tmp_path):
     assert other.training_fingerprint != world["gen"].training_fingerprint
 
 
-def test_builder_text_mode_records_provenance_and_regenerates_the_bytes(world, tmp_path, monkeypatch):
-    labels = pl.DataFrame(
-        {
-            "track_id": ["a", "b", "c", "d"],
-            "quadrant": [
-                "activated_pleasant",
-                "activated_pleasant",
-                "deactivated_unpleasant",
-                "deactivated_unpleasant",
-            ],
-            "split": ["train"] * 4,
-            "duration_s": [4.0] * 4,
-        }
+def _four_train_tracks() -> pl.DataFrame:
+    """Labels of four 4 s training tracks, two per quadrant."""
+    quadrants = ["activated_pleasant"] * 2 + ["deactivated_unpleasant"] * 2
+    return pl.DataFrame(
+        {"track_id": ["a", "b", "c", "d"], "quadrant": quadrants, "split": ["train"] * 4, "duration_s": [4.0] * 4}
     )
+
+
+def test_builder_text_mode_records_provenance_and_regenerates_the_bytes(world, tmp_path, monkeypatch):
+    labels = _four_train_tracks()
     cfg = GenerateConfig(generators=["compose"], fraction=0.25, sample_s=1.0, seed=4, compose=world["cfg"])
     out = tmp_path / "compose"
     result = build_generated(None, labels, out, cfg=cfg, shards=ShardConfig(max_samples=4), generator="compose")
@@ -197,19 +193,7 @@ def test_builder_text_mode_records_provenance_and_regenerates_the_bytes(world, t
 
 def test_compose_fraction_overrides_the_budget_of_compose_only(world, tmp_path):
     """generate.compose.fraction sizes compose's artifact; null keeps generate.fraction; other generators keep it."""
-    labels = pl.DataFrame(
-        {
-            "track_id": ["a", "b", "c", "d"],
-            "quadrant": [
-                "activated_pleasant",
-                "activated_pleasant",
-                "deactivated_unpleasant",
-                "deactivated_unpleasant",
-            ],
-            "split": ["train"] * 4,
-            "duration_s": [4.0] * 4,
-        }
-    )
+    labels = _four_train_tracks()
     shards = ShardConfig(max_samples=8)
 
     def build(fraction, name):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,8 +53,6 @@ class RoleSource:
 
     def source(self, a, stem_a: str = "", stem_b: str = ""):
         """The encoder input of A tokens ``a`` (int64 array) for roles ``stem_a`` -> ``stem_b``."""
-        import numpy as np
-
         a = np.asarray(a, dtype=np.int64)
         if not self.role_names:
             return a
