@@ -83,6 +83,8 @@ GRIDS: dict[str, list[dict]] = {
         {"history": 0, "window": 2, "summary": True, "roles": True, "n_layers": 2, "seed": 1},
         {"history": 0, "window": 2, "summary": True, "roles": True, "n_layers": 2, "seed": 2},
     ],
+    # the paper's encoder-decoder (its params defaults) without and with stem roles
+    "paper_roles": [{"arch": "paper"}, {"arch": "paper", "roles": True}],
     # early stopping on validation accuracy (= greedy TPP without B history) instead of loss
     "stop": [
         {"history": 0, "window": 2, "summary": True, "stop_on": "accuracy"},
