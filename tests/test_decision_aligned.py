@@ -153,7 +153,10 @@ def test_aligned_build_serial_and_parallel_seeds_byte_identical(tmp_path):
     from mgdata.exec import ExecConfig
 
     tokens, _ = make_pair_layout(tmp_path / "in")
-    cfg = aligned(history=2, summary=True, max_epochs=2, batch_size=8, trials=2, context_window=1)
+    # with stem roles: the vocabulary is derived in the builder and must reach every worker's model
+    cfg = aligned(
+        history=2, summary=True, max_epochs=2, batch_size=8, trials=2, context_window=1, roles=True, role_min_pairs=1
+    )
     runs = {
         b: build_decision(
             tokens, tmp_path / b, cfg=cfg, segment_s=SEG_S, executor=ExecConfig(backend=b, workers=2), progress=False
@@ -164,8 +167,15 @@ def test_aligned_build_serial_and_parallel_seeds_byte_identical(tmp_path):
         assert (tmp_path / "serial" / f).read_bytes() == (tmp_path / "process" / f).read_bytes(), f
     agg = runs["serial"].metrics["trials"]["aggregate"]
     assert runs["process"].metrics["trials"] == runs["serial"].metrics["trials"]
-    for key in ("free_tpp_context", "free_perm_p_vs_cond_argmax", "free_perm_p_vs_context", "constrained_p_vs_random"):
+    for key in (
+        "free_tpp_context",
+        "free_perm_p_vs_cond_argmax",
+        "free_perm_p_vs_cond_argmax_role",
+        "free_perm_p_vs_context",
+        "constrained_p_vs_random",
+    ):
         assert key in agg, key
+    assert runs["serial"].train.model.role_names  # the saved, rendered model reads roles
 
 
 def test_early_stopping_on_accuracy_keeps_the_most_accurate_epoch():
