@@ -128,3 +128,10 @@ def test_stage_times_without_a_lock_line_between_stages(grid):
         )["decision@0.5-64"]
         == 66.0
     )
+
+
+def test_grid_columns_follow_the_decision_baselines(grid):
+    """The tool keeps its own (stdlib-only) list of baselines: it must name every one the stage evaluates."""
+    from mgdata.decision.evaluate import BASELINES as EVALUATED
+
+    assert grid.BASELINES == EVALUATED

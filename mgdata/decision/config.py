@@ -23,7 +23,7 @@ class DecisionConfig:
     summary: bool = False
     roles: bool = False
     role_min_pairs: int = 20
-    # derived from the training split by the builder (:func:`mgdata.decision.roles.with_roles`), not a param
+    # derived from the training split by the builder (:func:`mgdata.decision.data.with_roles`), not a param
     role_names: tuple[str, ...] = ()
     d_model: int = 64
     n_heads: int = 4
